@@ -1,0 +1,128 @@
+"""The `beacon` command: serve, ingest, demo, query and config check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from beacon.config import Settings, load_settings
+from beacon.errors import BeaconError, ConfigError, IngestError
+from beacon.ingest.load import IngestSummary, ingest_vcf
+from beacon.ingest.progress import Progress
+from beacon.node.app import create_node_app
+from beacon.store.connect import database
+
+log = logging.getLogger("beacon")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(os.environ, args.config)
+    overrides = {k: getattr(args, k) for k in ("host", "port") if getattr(args, k, None)}
+    if overrides:
+        settings = Settings(**{**settings.__dict__, **overrides})
+    return settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    web.run_app(
+        create_node_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=lambda _: print(
+            f"Beacon node on http://{settings.host}:{settings.port}/", file=sys.stderr
+        ),
+    )
+    return 0
+
+
+def describe(summary: IngestSummary) -> str:
+    lines = [
+        f"dataset {summary.dataset}: release {summary.release} published",
+        f"  {summary.records:,} records, {summary.alleles:,} alleles, {summary.samples:,} "
+        f"samples in {summary.seconds:.1f} s ({summary.alleles_per_second:,.0f} alleles/s)",
+    ]
+    if summary.counts_source != "genotypes":
+        lines.append(
+            "  no genotypes in this file: counts taken from INFO/AC and INFO/AN; "
+            "carrier counts are unavailable"
+        )
+    lines += [f"  skipped {count:,}: {reason}" for reason, count in summary.skipped.items()]
+    return "\n".join(lines)
+
+
+async def _ingest(settings: Settings, args: argparse.Namespace) -> IngestSummary:
+    async with database(settings) as client:
+        return await ingest_vcf(
+            client[settings.db_name],
+            args.vcf,
+            dataset=args.dataset,
+            assembly=args.assembly,
+            name=args.name,
+            description=args.description or "",
+            progress=Progress(None),
+        )
+
+
+def ingest(args: argparse.Namespace) -> int:
+    summary = asyncio.run(_ingest(_settings(args), args))
+    print(describe(summary))
+    return 0
+
+
+def config_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print(f"configuration is valid: {settings!r}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="beacon", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML configuration file")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="run a Beacon v2 node")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.set_defaults(func=serve)
+    load = commands.add_parser("ingest", help="load a VCF as a dataset (replaces it atomically)")
+    load.add_argument("vcf", type=Path)
+    load.add_argument("--dataset", required=True, help="dataset id")
+    load.add_argument("--assembly", required=True, help="GRCh37 (hg19) or GRCh38 (hg38)")
+    load.add_argument("--name", help="human-readable dataset name")
+    load.add_argument("--description")
+    load.set_defaults(func=ingest)
+    check = commands.add_parser("config", help="configuration").add_subparsers(required=True)
+    check.add_parser("check", help="validate settings and config file").set_defaults(
+        func=config_check
+    )
+    from beacon.demo import add_demo_commands
+
+    add_demo_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(
+            "configuration problems:\n" + "\n".join(f"- {p}" for p in exc.problems), file=sys.stderr
+        )
+    except (IngestError, BeaconError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 2

@@ -1,0 +1,57 @@
+"""Domain errors: each subclass knows its HTTP status; one middleware makes error bodies."""
+
+from __future__ import annotations
+
+
+class BeaconError(Exception):
+    """Base of every error a client may see; `message` is safe to show."""
+
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(BeaconError):
+    status = 400
+
+
+class Unauthenticated(BeaconError):
+    status = 401
+
+
+class Forbidden(BeaconError):
+    status = 403
+
+
+class NotFound(BeaconError):
+    status = 404
+
+
+class MethodNotAllowed(BeaconError):
+    status = 405
+
+
+class PayloadTooLarge(BeaconError):
+    status = 413
+
+
+class UnsupportedMediaType(BeaconError):
+    status = 415
+
+
+class StoreUnavailable(BeaconError):
+    status = 503
+
+
+class IngestError(Exception):
+    """An ingest that cannot go on; the message names the file (and line where known)."""
+
+
+class ConfigError(Exception):
+    """Settings or config file problems, all of them in one message."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems

@@ -1,0 +1,1 @@
+"""VCF ingest: parsing (vcf.py) and atomic per-dataset loading (load.py)."""

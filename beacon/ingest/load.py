@@ -1,0 +1,167 @@
+"""Loads one VCF into one dataset atomically: the old release answers until the new one is ready.
+
+Parsing (CPU, in a worker thread) overlaps with inserting (waiting on the database), batch by
+batch. Any failure, a malformed line or Ctrl-C included, discards the unfinished release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from beacon.assemblies import canonical_assembly
+from beacon.errors import IngestError, InvalidRequest
+from beacon.ingest.progress import Progress
+from beacon.ingest.vcf import ReadAllele, VcfReader
+from beacon.store.releases import ReleaseWriter
+
+log = logging.getLogger(__name__)
+
+DATASET_ID = re.compile(r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$")
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    dataset: str
+    release: str
+    records: int
+    alleles: int
+    samples: int
+    seconds: float
+    counts_source: str
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def alleles_per_second(self) -> float:
+        return self.alleles / self.seconds if self.seconds else 0.0
+
+
+def allele_document(item: ReadAllele) -> dict[str, Any]:
+    """The stored form of one allele (field names kept short: there are millions of these)."""
+    allele, counts = item.allele, item.counts
+    doc: dict[str, Any] = {
+        "_id": allele.key,
+        "chrom": allele.chrom,
+        "start": allele.start,
+        "end": allele.end,
+        "ref": allele.ref,
+        "alt": allele.alt,
+        "vt": allele.variant_type,
+        "long": allele.long,
+        "ac": counts.allele_count,
+        "an": counts.allele_number,
+    }
+    if counts.carriers is not None:
+        doc.update(
+            nc=counts.carriers,
+            hom=counts.homozygous,
+            het=counts.heterozygous,
+            hemi=counts.hemizygous,
+            car=item.carriers,
+        )
+    if item.names:
+        doc["ids"] = list(item.names)
+    return doc
+
+
+def check_dataset_id(dataset: str) -> str:
+    if not DATASET_ID.match(dataset) or len(dataset) > 64:
+        raise IngestError(
+            f"dataset id {dataset!r}: use letters, digits and single . - _ "
+            "between them (at most 64 characters)"
+        )
+    return dataset
+
+
+def _batches(reader: VcfReader) -> Iterator[list[dict[str, Any]]]:
+    items = iter(reader)
+    while batch := [allele_document(item) for item in islice(items, BATCH)]:
+        yield batch
+
+
+async def ingest_vcf(
+    db: AsyncDatabase[dict[str, Any]],
+    path: Path,
+    *,
+    dataset: str,
+    assembly: str,
+    name: str | None = None,
+    description: str = "",
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Ingest `path` as the new release of `dataset`; raises IngestError, leaving data untouched."""
+    check_dataset_id(dataset)
+    try:
+        assembly = canonical_assembly(assembly)
+    except InvalidRequest as exc:
+        raise IngestError(exc.message) from exc
+    started = time.monotonic()
+    reader = VcfReader(path)
+    release = uuid.uuid4().hex[:12]
+    writer = ReleaseWriter(db, dataset, release)
+    await writer.open()
+    try:
+        duplicates = await _load(reader, writer, progress)
+        await writer.build_indexes()
+        skipped = dict(reader.stats.skipped)
+        if duplicates:
+            skipped["duplicate allele (first record kept)"] = duplicates
+        alleles = reader.stats.alleles - duplicates
+        await writer.publish(
+            {
+                "name": name or dataset,
+                "description": description,
+                "assembly": assembly,
+                "samples": reader.samples,
+                "alleles": alleles,
+                "records": reader.stats.records,
+                "counts_source": reader.counts_source,
+                "source_file": path.name,
+                "skipped": skipped,
+            }
+        )
+    except BaseException:
+        await asyncio.shield(writer.discard())
+        raise
+    finally:
+        if progress:
+            progress.close()
+    return IngestSummary(
+        dataset,
+        release,
+        reader.stats.records,
+        alleles,
+        reader.samples,
+        time.monotonic() - started,
+        reader.counts_source,
+        skipped,
+    )
+
+
+async def _load(reader: VcfReader, writer: ReleaseWriter, progress: Progress | None) -> int:
+    batches = _batches(reader)
+    duplicates = 0
+    pending = asyncio.create_task(asyncio.to_thread(next, batches, None))
+    try:
+        while (batch := await pending) is not None:
+            pending = asyncio.create_task(asyncio.to_thread(next, batches, None))
+            duplicates += await writer.insert(batch)
+            if progress:
+                progress.update(reader.stats.records, reader.stats.alleles)
+    finally:
+        if not pending.done():
+            pending.cancel()
+    if progress:
+        progress.update(reader.stats.records, reader.stats.alleles, force=True)
+    return duplicates

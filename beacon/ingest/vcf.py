@@ -1,0 +1,195 @@
+"""Reads a VCF with cyvcf2 and yields normalised alleles with counts from the genotypes.
+
+The only module that imports cyvcf2, and the only place VCF's 1-based POS is seen (cyvcf2's
+`Variant.start` is already 0-based). Multi-allelic records are split into one allele per ALT.
+Counts come from GT, never INFO, unless the file has no samples at all (sites-only), where INFO
+AC/AN are used and `counts_source` says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cyvcf2
+import numpy as np
+import numpy.typing as npt
+
+from beacon import carriers
+from beacon.assemblies import canonical_chromosome
+from beacon.errors import IngestError, InvalidRequest
+from beacon.query import Allele, sequence_allele, symbolic_allele
+from beacon.results import AlleleCounts
+
+_REF = re.compile(r"^[ACGTN]+$")
+_SKIPPED_ALTS = {
+    "*": "spanning deletion (*)",
+    ".": "no ALT",
+    "<*>": "gVCF <*>",
+    "<NON_REF>": "gVCF <NON_REF>",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAllele:
+    """One allele of one record, ready to store; `carriers` is None without genotypes."""
+
+    allele: Allele
+    counts: AlleleCounts
+    carriers: bytes | None
+    names: tuple[str, ...]
+    line: int
+
+
+@dataclass
+class ReadStats:
+    records: int = 0
+    alleles: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+class VcfReader:
+    """Iterates a VCF's alleles; raises IngestError naming the file and line on bad input."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.is_file():
+            raise IngestError(f"{path}: no such file")
+        try:
+            self._vcf = cyvcf2.VCF(str(path), gts012=False, lazy=True, threads=1)
+        except Exception as exc:  # cyvcf2 raises bare Exception/OSError on unreadable input
+            raise IngestError(f"{path}: not a readable VCF ({exc})") from exc
+        self.samples: int = len(self._vcf.samples)
+        self.header_lines: int = self._vcf.raw_header.count("\n")
+        self.counts_source = "genotypes" if self.samples else "INFO"
+        self.stats = ReadStats()
+        self._chroms: dict[str, str | None] = {}
+
+    @property
+    def expected_records(self) -> int | None:
+        """Record count from the tabix/CSI index, when there is one (for the progress bar)."""
+        try:
+            count = int(self._vcf.num_records)
+        except Exception:  # no index: cyvcf2 raises
+            return None
+        return count if count > 0 else None
+
+    def __iter__(self) -> Iterator[ReadAllele]:
+        records = iter(self._vcf)
+        while True:
+            line = self.header_lines + self.stats.records + 1
+            try:
+                record = next(records)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise IngestError(
+                    f"{self.path}: line {line}: htslib could not parse this record ({exc})"
+                ) from exc
+            self.stats.records += 1
+            yield from self._alleles(record, line)
+
+    def _chrom(self, name: str) -> str | None:
+        if name not in self._chroms:
+            try:
+                self._chroms[name] = canonical_chromosome(name)[0]
+            except InvalidRequest:
+                self._chroms[name] = None
+        return self._chroms[name]
+
+    def _alleles(self, record: Any, line: int) -> Iterator[ReadAllele]:
+        chrom = self._chrom(record.CHROM)
+        if chrom is None:
+            self.stats.skipped[f"contig {record.CHROM} (not a primary chromosome)"] += 1
+            return
+        ref = record.REF.upper()
+        if not _REF.match(ref):
+            raise IngestError(f"{self.path}: line {line}: REF {record.REF!r} is not DNA")
+        alts = record.ALT
+        if not alts:
+            self.stats.skipped["no ALT"] += 1
+            return
+        genotypes = self._genotypes(record) if self.samples else None
+        names = tuple(n for n in (record.ID or "").split(";") if n and n != ".")
+        for index, alt in enumerate(alts, start=1):
+            allele = self._allele(chrom, record, ref, alt.upper(), line)
+            if allele is None:
+                continue
+            counts, blob = (
+                self._genotype_counts(genotypes, index)
+                if genotypes is not None
+                else (self._info_counts(record, index, line), None)
+            )
+            self.stats.alleles += 1
+            yield ReadAllele(allele, counts, blob, names, line)
+
+    def _allele(self, chrom: str, record: Any, ref: str, alt: str, line: int) -> Allele | None:
+        if alt in _SKIPPED_ALTS:
+            self.stats.skipped[_SKIPPED_ALTS[alt]] += 1
+            return None
+        if "[" in alt or "]" in alt:
+            self.stats.skipped["breakend (BND) allele"] += 1
+            return None
+        if alt.startswith("<"):
+            try:
+                return symbolic_allele(
+                    chrom, record.start, alt, _int_info(record, "END"), _int_info(record, "SVLEN")
+                )
+            except ValueError as exc:
+                raise IngestError(f"{self.path}: line {line}: {exc}") from exc
+        if not _REF.match(alt):
+            raise IngestError(f"{self.path}: line {line}: ALT {alt!r} is not DNA")
+        if alt == ref:
+            self.stats.skipped["ALT equal to REF"] += 1
+            return None
+        return sequence_allele(chrom, record.start, ref, alt)
+
+    @staticmethod
+    def _genotypes(record: Any) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.intp], int]:
+        calls = record.genotype.array()[:, :-1]
+        ploidy = np.count_nonzero(calls != -2, axis=1)
+        return calls, ploidy, int(np.count_nonzero(calls >= 0))
+
+    @staticmethod
+    def _genotype_counts(
+        genotypes: tuple[npt.NDArray[np.int16], npt.NDArray[np.intp], int], index: int
+    ) -> tuple[AlleleCounts, bytes]:
+        calls, ploidy, allele_number = genotypes
+        copies = np.count_nonzero(calls == index, axis=1)
+        mask = copies > 0
+        hom = mask & (copies == ploidy) & (ploidy >= 2)
+        hemi = mask & (ploidy == 1)
+        carrier_count = int(np.count_nonzero(mask))
+        n_hom, n_hemi = int(np.count_nonzero(hom)), int(np.count_nonzero(hemi))
+        counts = AlleleCounts(
+            int(copies.sum()),
+            allele_number,
+            carrier_count,
+            n_hom,
+            carrier_count - n_hom - n_hemi,
+            n_hemi,
+        )
+        return counts, carriers.encode(mask)
+
+    def _info_counts(self, record: Any, index: int, line: int) -> AlleleCounts:
+        ac, an = record.INFO.get("AC"), record.INFO.get("AN")
+        if ac is None or an is None:
+            raise IngestError(
+                f"{self.path}: line {line}: the file has no genotypes and this "
+                "record has no INFO/AC and INFO/AN to count from"
+            )
+        values = ac if isinstance(ac, tuple) else (ac,)
+        if len(values) < index:
+            raise IngestError(f"{self.path}: line {line}: INFO/AC has fewer values than ALT")
+        return AlleleCounts(int(values[index - 1]), int(an), None, None, None, None)
+
+
+def _int_info(record: Any, key: str) -> int | None:
+    value = record.INFO.get(key)
+    if isinstance(value, tuple):
+        value = value[0] if value else None
+    return int(value) if value is not None else None

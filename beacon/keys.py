@@ -1,0 +1,13 @@
+"""Every aiohttp AppKey, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from beacon.config import Settings
+from beacon.schemas import Validators
+from beacon.store.mongo import MongoStore
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", MongoStore)
+VALIDATORS = web.AppKey("validators", Validators)

@@ -1,0 +1,39 @@
+"""The node's one app factory, used by `beacon serve` and by the tests alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from beacon.config import Settings
+from beacon.keys import SETTINGS, STORE, VALIDATORS
+from beacon.node.middleware import error_middleware
+from beacon.node.routes import add_routes
+from beacon.schemas import Validators
+from beacon.store.connect import database
+from beacon.store.mongo import MongoStore
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with database(settings) as client:
+        store = MongoStore(
+            client,
+            settings.db_name,
+            catalog_ttl=settings.catalog_ttl,
+            cache_entries=settings.cache_entries,
+        )
+        await store.ping()
+        app[STORE] = store
+        yield
+
+
+def create_node_app(settings: Settings) -> web.Application:
+    """A Beacon v2 node; its database opens when the app starts and closes when it stops."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[VALIDATORS] = Validators.load()
+    app.cleanup_ctx.append(_store_ctx)
+    add_routes(app)
+    return app

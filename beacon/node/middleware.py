@@ -1,0 +1,54 @@
+"""The one place errors become responses: Beacon error bodies, never stack traces."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from beacon.errors import BeaconError
+from beacon.keys import SETTINGS
+from beacon.node.responses import error_body
+
+log = logging.getLogger(__name__)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_HTTP_MESSAGES = {
+    404: "no such endpoint",
+    405: "method not allowed on this endpoint",
+    413: "the request body is larger than this beacon accepts",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(request: web.Request, status: int, message: str) -> web.Response:
+    return web.json_response(error_body(request.app[SETTINGS], status, message), status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request ids; BeaconError and HTTP errors as Beacon error bodies; anything else a bare 500."""
+    given = request.headers.get("X-Request-ID", "")
+    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    response: web.StreamResponse
+    try:
+        response = await handler(request)
+    except BeaconError as exc:
+        if exc.status >= 500:
+            log.warning("request failed", extra={"request_id": request_id, "reason": exc.message})
+        response = _error(request, exc.status, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _error(request, exc.status, _HTTP_MESSAGES.get(exc.status, exc.reason))
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+    except Exception:
+        log.exception("unexpected error", extra={"request_id": request_id, "path": request.path})
+        response = _error(request, 500, f"internal error; quote request id {request_id}")
+    response.headers["X-Request-ID"] = request_id
+    return response

@@ -1,0 +1,232 @@
+"""Beacon v2 response envelopes. Query answers are built only from a privacy `Disclosure`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from beacon.assemblies import refseq_accession
+from beacon.config import Settings
+from beacon.privacy import Disclosure
+from beacon.results import DatasetHits, DatasetInfo, Granularity, VariantHit
+
+API_VERSION = "v2.0.0"
+VARIANT_SCHEMA = {"entityType": "genomicVariation", "schema": "beacon-g_variant-v2.0.0"}
+INDIVIDUAL_SCHEMA = {"entityType": "individual", "schema": "beacon-individual-v2.0.0"}
+DATASET_SCHEMA = {"entityType": "dataset", "schema": "beacon-dataset-v2.0.0"}
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the client asked, echoed in `receivedRequestSummary`."""
+
+    params: dict[str, Any]
+    granularity: Granularity
+    include: str
+    skip: int
+    limit: int
+    test_mode: bool
+
+
+def informational_meta(settings: Settings, schemas: list[dict[str, str]]) -> dict[str, Any]:
+    return {"beaconId": settings.info.id, "apiVersion": API_VERSION, "returnedSchemas": schemas}
+
+
+def query_meta(
+    settings: Settings, received: Received, returned: Granularity, schema: dict[str, str]
+) -> dict[str, Any]:
+    params = {
+        k: v
+        for k, v in received.params.items()
+        if k
+        not in (
+            "requestedGranularity",
+            "includeResultsetResponses",
+            "skip",
+            "limit",
+            "testMode",
+            "filters",
+            "apiVersion",
+            "requestedSchemas",
+        )
+    }
+    summary: dict[str, Any] = {
+        "apiVersion": received.params.get("apiVersion", API_VERSION),
+        "requestedSchemas": received.params.get("requestedSchemas", []),
+        "pagination": {"skip": received.skip, "limit": received.limit},
+        "requestedGranularity": received.granularity.label,
+        "includeResultsetResponses": received.include,
+        "requestParameters": params,
+        "filters": [],
+        "testMode": received.test_mode,
+    }
+    return {
+        "beaconId": settings.info.id,
+        "apiVersion": API_VERSION,
+        "returnedSchemas": [schema],
+        "returnedGranularity": returned.label,
+        "receivedRequestSummary": summary,
+        "testMode": received.test_mode,
+    }
+
+
+def error_body(settings: Settings, status: int, message: str) -> dict[str, Any]:
+    meta = {
+        "beaconId": settings.info.id,
+        "apiVersion": API_VERSION,
+        "returnedSchemas": [],
+        "returnedGranularity": "boolean",
+        "receivedRequestSummary": {
+            "apiVersion": API_VERSION,
+            "requestedSchemas": [],
+            "pagination": {"skip": 0, "limit": 0},
+            "requestedGranularity": "boolean",
+        },
+    }
+    return {"meta": meta, "error": {"errorCode": status, "errorMessage": message}}
+
+
+def _included(hits: DatasetHits, include: str) -> bool:
+    return (
+        include == "ALL"
+        or (include == "HIT" and hits.exists)
+        or (include == "MISS" and not hits.exists)
+    )
+
+
+def variant_answer(
+    settings: Settings, received: Received, disclosure: Disclosure
+) -> dict[str, Any]:
+    """A g_variants answer; `resultsCount` counts matching alleles, as the spec defines it."""
+    return _answer(
+        settings,
+        received,
+        disclosure,
+        VARIANT_SCHEMA,
+        lambda h: h.total,
+        lambda h: [variant_record(v, h.dataset) for v in h.page],
+    )
+
+
+def individuals_answer(
+    settings: Settings, received: Received, disclosure: Disclosure
+) -> dict[str, Any]:
+    """An individuals answer: per dataset, distinct individuals carrying a matching allele."""
+    return _answer(
+        settings,
+        received,
+        disclosure,
+        INDIVIDUAL_SCHEMA,
+        lambda h: h.individuals or 0,
+        lambda h: [],
+    )
+
+
+def _answer(
+    settings: Settings,
+    received: Received,
+    disclosure: Disclosure,
+    schema: dict[str, str],
+    count: Any,
+    records: Any,
+) -> dict[str, Any]:
+    granularity = disclosure.granularity
+    shown = [h for h in disclosure.datasets if _included(h, received.include)]
+    exists = any(count(h) > 0 for h in disclosure.datasets)
+    body: dict[str, Any] = {
+        "meta": query_meta(settings, received, granularity, schema),
+        "responseSummary": {"exists": exists},
+    }
+    if granularity >= Granularity.COUNT:
+        body["responseSummary"]["numTotalResults"] = sum(count(h) for h in disclosure.datasets)
+    if granularity >= Granularity.COUNT and received.include != "NONE":
+        body["response"] = {"resultSets": [_result_set(h, count(h), records(h)) for h in shown]}
+    return body
+
+
+def _result_set(hits: DatasetHits, count: int, records: list[dict[str, Any]]) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "assemblyId": hits.dataset.assembly,
+        "release": hits.dataset.release,
+        **hits.extra,
+    }
+    return {
+        "id": hits.dataset.id,
+        "setType": "dataset",
+        "exists": count > 0,
+        "resultsCount": count,
+        "results": records,
+        "info": info,
+    }
+
+
+def variant_record(hit: VariantHit, dataset: DatasetInfo) -> dict[str, Any]:
+    """One genomicVariation record: a LegacyVariation with a VRS SequenceLocation (0-based)."""
+    allele, counts = hit.allele, hit.counts
+    location = {
+        "type": "SequenceLocation",
+        "sequence_id": f"refseq:{refseq_accession(dataset.assembly, allele.chrom)}",
+        "interval": {
+            "type": "SequenceInterval",
+            "start": {"type": "Number", "value": allele.start},
+            "end": {"type": "Number", "value": allele.end},
+        },
+    }
+    frequency: dict[str, Any] = {
+        "population": dataset.id,
+        "alleleFrequency": round(counts.frequency, 8),
+        "alleleCount": counts.allele_count,
+        "alleleNumber": counts.allele_number,
+    }
+    if counts.carriers is not None:
+        frequency.update(
+            alleleCountHomozygous=counts.homozygous,
+            alleleCountHeterozygous=counts.heterozygous,
+            alleleCountHemizygous=counts.hemizygous,
+        )
+    record: dict[str, Any] = {
+        "variantInternalId": allele.key,
+        "variation": {
+            "variantType": allele.variant_type,
+            "referenceBases": allele.ref,
+            "alternateBases": "" if allele.symbolic else allele.alt,
+            "location": location,
+        },
+        "frequencyInPopulations": [
+            {
+                "source": dataset.name,
+                "sourceReference": dataset.id,
+                "version": dataset.release,
+                "frequencies": [frequency],
+            }
+        ],
+        "variantLevelData": {
+            "info": {
+                "countsFrom": dataset.counts_source,
+                "assemblyId": dataset.assembly,
+                "referenceName": allele.chrom,
+            }
+        },
+    }
+    if allele.symbolic:
+        record["variantLevelData"]["info"]["symbolicAllele"] = allele.alt
+    if hit.names:
+        record["identifiers"] = {"variantAlternativeIds": [{"id": n} for n in hit.names]}
+    return record
+
+
+def dataset_record(dataset: DatasetInfo) -> dict[str, Any]:
+    return {
+        "id": dataset.id,
+        "name": dataset.name,
+        "description": dataset.description,
+        "createDateTime": dataset.created,
+        "updateDateTime": dataset.updated,
+        "version": dataset.release,
+        "info": {
+            "assemblyId": dataset.assembly,
+            "samples": dataset.samples,
+            "alleles": dataset.alleles,
+            "countsFrom": dataset.counts_source,
+        },
+    }

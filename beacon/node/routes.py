@@ -1,0 +1,245 @@
+"""Thin handlers: parameters in, store, privacy, response builder out."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from beacon.auth import principal_of
+from beacon.errors import InvalidRequest, NotFound
+from beacon.keys import SETTINGS, STORE, VALIDATORS
+from beacon.node import framework
+from beacon.node.openapi import openapi_document
+from beacon.node.params import from_body, from_query_string, validated
+from beacon.node.responses import (
+    DATASET_SCHEMA,
+    Received,
+    dataset_record,
+    individuals_answer,
+    informational_meta,
+    query_meta,
+    variant_answer,
+)
+from beacon.privacy import disclose
+from beacon.query import AlleleQuery, parse_query
+from beacon.results import DatasetHits, DatasetInfo, Granularity
+
+_VARIANT_ID = re.compile(r"^[A-Za-z0-9_.<>:-]{1,200}$")
+
+
+def _json(body: dict[str, Any]) -> web.Response:
+    return web.json_response(body)
+
+
+def _root(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    if request.method == "POST":
+        params = await from_body(request)
+    else:
+        params = from_query_string(request.query)
+    return validated(params, request.app[VALIDATORS])
+
+
+def _received(request: web.Request, params: dict[str, Any]) -> Received:
+    settings = request.app[SETTINGS]
+    limit = params.get("limit") or settings.default_limit
+    return Received(
+        params=params,
+        granularity=Granularity.parse(params.get("requestedGranularity", "boolean")),
+        include=params.get("includeResultsetResponses", "HIT"),
+        skip=params.get("skip", 0),
+        limit=limit,
+        test_mode=bool(params.get("testMode", False)),
+    )
+
+
+async def _datasets(
+    request: web.Request, params: dict[str, Any], assembly: str | None
+) -> list[DatasetInfo]:
+    known = await request.app[STORE].datasets()
+    wanted = params.get("datasetIds")
+    if wanted:
+        unknown = sorted(set(wanted) - {d.id for d in known})
+        if unknown:
+            raise InvalidRequest(f"unknown dataset id(s): {', '.join(unknown)}")
+        known = [d for d in known if d.id in wanted]
+    return [d for d in known if assembly is None or d.assembly == assembly]
+
+
+async def _search(
+    request: web.Request,
+    received: Received,
+    query: AlleleQuery,
+    datasets: list[DatasetInfo],
+    individuals: bool,
+) -> list[DatasetHits]:
+    if received.test_mode:
+        return [
+            DatasetHits(d, 0, extra={"note": "testMode: no data was searched"}) for d in datasets
+        ]
+    limit = received.limit if received.granularity is Granularity.RECORD else 0
+    return await request.app[STORE].search(
+        query, datasets, skip=received.skip, limit=limit, individuals=individuals
+    )
+
+
+async def g_variants(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    params = await _params(request)
+    received = _received(request, params)
+    query = parse_query(params, max_span=settings.max_range_bases)
+    datasets = await _datasets(request, params, query.assembly)
+    found = await _search(request, received, query, datasets, individuals=False)
+    disclosure = disclose(
+        found,
+        principal=principal_of(dict(request.headers)),
+        requested=received.granularity,
+        ceiling=settings.max_granularity,
+    )
+    return _json(variant_answer(settings, received, disclosure))
+
+
+async def individuals(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    params = await _params(request)
+    received = _received(request, params)
+    query = parse_query(params, max_span=settings.max_range_bases)
+    datasets = await _datasets(request, params, query.assembly)
+    found = await _search(request, received, query, datasets, individuals=True)
+    for_counts = [
+        h
+        if h.individuals is not None or received.test_mode
+        else DatasetHits(h.dataset, 0, (), 0, {"note": "no genotypes: carriers unknown"})
+        for h in found
+    ]
+    ceiling = min(settings.max_granularity, Granularity.COUNT)
+    disclosure = disclose(
+        for_counts,
+        principal=principal_of(dict(request.headers)),
+        requested=received.granularity,
+        ceiling=ceiling,
+    )
+    return _json(individuals_answer(settings, received, disclosure))
+
+
+async def g_variant_by_id(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    key = request.match_info["id"]
+    if not _VARIANT_ID.match(key):
+        raise InvalidRequest("malformed variant id")
+    params = validated(from_query_string(request.query), request.app[VALIDATORS])
+    if set(params) - {
+        "requestedGranularity",
+        "datasetIds",
+        "includeResultsetResponses",
+        "testMode",
+        "skip",
+        "limit",
+    }:
+        raise InvalidRequest(
+            "a single-variant request takes only requestedGranularity, "
+            "datasetIds, includeResultsetResponses, testMode, skip and limit"
+        )
+    received = _received(request, {"requestedGranularity": "record", **params})
+    datasets = await _datasets(request, params, None)
+    found = (
+        [DatasetHits(d, 0) for d in datasets]
+        if received.test_mode
+        else await request.app[STORE].variant(key, datasets)
+    )
+    disclosure = disclose(
+        found,
+        principal=principal_of(dict(request.headers)),
+        requested=received.granularity,
+        ceiling=settings.max_granularity,
+    )
+    return _json(variant_answer(settings, received, disclosure))
+
+
+async def datasets_list(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    found = await request.app[STORE].datasets()
+    received = Received({}, Granularity.RECORD, "ALL", 0, len(found), False)
+    return _json(
+        {
+            "meta": query_meta(settings, received, Granularity.RECORD, DATASET_SCHEMA),
+            "responseSummary": {"exists": bool(found), "numTotalResults": len(found)},
+            "response": {"collections": [dataset_record(d) for d in found]},
+        }
+    )
+
+
+async def dataset_one(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    wanted = request.match_info["id"]
+    for dataset in await request.app[STORE].datasets():
+        if dataset.id == wanted:
+            received = Received({}, Granularity.RECORD, "ALL", 0, 1, False)
+            return _json(
+                {
+                    "meta": query_meta(settings, received, Granularity.RECORD, DATASET_SCHEMA),
+                    "responseSummary": {"exists": True, "numTotalResults": 1},
+                    "response": {"collections": [dataset_record(dataset)]},
+                }
+            )
+    raise NotFound(f"no dataset {wanted!r}")
+
+
+async def info(request: web.Request) -> web.Response:
+    return _json(framework.info_body(request.app[SETTINGS]))
+
+
+async def service_info(request: web.Request) -> web.Response:
+    return _json(framework.service_info_body(request.app[SETTINGS]))
+
+
+async def configuration(request: web.Request) -> web.Response:
+    return _json(framework.configuration_body(request.app[SETTINGS]))
+
+
+async def beacon_map(request: web.Request) -> web.Response:
+    return _json(framework.map_body(request.app[SETTINGS], _root(request)))
+
+
+async def entry_types(request: web.Request) -> web.Response:
+    return _json(framework.entry_types_body(request.app[SETTINGS]))
+
+
+async def filtering_terms(request: web.Request) -> web.Response:
+    return _json(framework.filtering_terms_body(request.app[SETTINGS]))
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return _json(openapi_document(request.app[SETTINGS], _root(request)))
+
+
+async def health(request: web.Request) -> web.Response:
+    await request.app[STORE].ping()
+    return _json({"meta": informational_meta(request.app[SETTINGS], []), "status": "ok"})
+
+
+def add_routes(app: web.Application) -> None:
+    get_only = [
+        ("/", info),
+        ("/info", info),
+        ("/service-info", service_info),
+        ("/configuration", configuration),
+        ("/map", beacon_map),
+        ("/entry_types", entry_types),
+        ("/filtering_terms", filtering_terms),
+        ("/datasets", datasets_list),
+        ("/datasets/{id}", dataset_one),
+        ("/g_variants/{id}", g_variant_by_id),
+        ("/openapi.json", openapi),
+        ("/health", health),
+    ]
+    for path, handler in get_only:
+        app.router.add_get(path, handler)
+    for path, handler in (("/g_variants", g_variants), ("/individuals", individuals)):
+        app.router.add_get(path, handler)
+        app.router.add_post(path, handler)

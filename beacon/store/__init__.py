@@ -1,0 +1,32 @@
+"""Variant storage: the VariantStore protocol and its MongoDB implementation."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from beacon.query import AlleleQuery
+from beacon.results import DatasetHits, DatasetInfo
+
+
+class VariantStore(Protocol):
+    """What the node needs from storage; every method may raise StoreUnavailable."""
+
+    async def datasets(self) -> list[DatasetInfo]:
+        """Every dataset that has a published release."""
+        ...
+
+    async def search(
+        self,
+        query: AlleleQuery,
+        datasets: list[DatasetInfo],
+        *,
+        skip: int,
+        limit: int,
+        individuals: bool,
+    ) -> list[DatasetHits]:
+        """Per dataset: matches, one page of them (limit 0: none), and optionally carriers."""
+        ...
+
+    async def variant(self, key: str, datasets: list[DatasetInfo]) -> list[DatasetHits]:
+        """One allele by id in each dataset."""
+        ...

@@ -1,0 +1,219 @@
+"""VariantStore over MongoDB (PyMongo's async API); the same code serves SecantusDB.
+
+Layout: a `datasets` catalog (one document per dataset, pointing at its published release) and one
+collection per release, `variants__<dataset>__<release>`, holding one document per normalised
+allele with `_id` = Allele.key. Publishing a release is one single-document update of the catalog,
+so readers see either the old release or the new one, never a mix.
+
+Every filter is flat (equality plus one range) so that SecantusDB, which does not plan `$or` or
+`$and` with indexes, uses the `chrom_long_start` index; `explain()` tests check that.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from beacon import carriers
+from beacon.errors import StoreUnavailable
+from beacon.query import LONG_VARIANT, Allele, AlleleQuery, QueryKind
+from beacon.results import AlleleCounts, DatasetHits, DatasetInfo, VariantHit
+
+log = logging.getLogger(__name__)
+
+CATALOG = "datasets"
+INDEX_NAME = "chrom_long_start"
+_CORE_FIELDS = {"chrom": 1, "start": 1, "end": 1, "ref": 1, "alt": 1, "vt": 1}
+_COUNT_FIELDS = {"ac": 1, "an": 1, "nc": 1, "hom": 1, "het": 1, "hemi": 1, "ids": 1}
+
+Doc = dict[str, Any]
+
+
+def _unavailable(exc: PyMongoError) -> StoreUnavailable:
+    """The client sees a plain 503; the operator's log gets the driver's reason."""
+    log.warning("database error: %s", exc)
+    return StoreUnavailable("the variant database does not answer")
+
+
+def release_collection(dataset: str, release: str) -> str:
+    return f"variants__{dataset}__{release}"
+
+
+def allele_of(doc: Doc) -> Allele:
+    return Allele(doc["chrom"], doc["start"], doc["end"], doc["ref"], doc["alt"], doc["vt"])
+
+
+def hit_of(doc: Doc) -> VariantHit:
+    counts = AlleleCounts(
+        doc["ac"], doc["an"], doc.get("nc"), doc.get("hom"), doc.get("het"), doc.get("hemi")
+    )
+    return VariantHit(allele_of(doc), counts, tuple(doc.get("ids") or ()))
+
+
+def dataset_of(doc: Doc) -> DatasetInfo:
+    return DatasetInfo(
+        id=doc["_id"],
+        name=doc.get("name") or doc["_id"],
+        assembly=doc["assembly"],
+        release=doc["release"],
+        collection=doc["collection"],
+        samples=doc["samples"],
+        alleles=doc["alleles"],
+        counts_source=doc["counts_source"],
+        description=doc.get("description", ""),
+        created=doc.get("created", ""),
+        updated=doc.get("updated", ""),
+    )
+
+
+def query_filters(query: AlleleQuery) -> list[dict[str, Any]]:
+    """Flat index-friendly filters whose union holds every allele the query can match.
+
+    They over-select; `AlleleQuery.matches` decides. Short alleles are found by a start window
+    (an overlapping short allele starts at most LONG_VARIANT bases before the range), long ones by
+    a scan of the chromosome's few long alleles.
+    """
+    chrom = query.chrom
+    if query.kind is QueryKind.SEQUENCE:
+        return [{"chrom": chrom, "long": False, "start": {"$gte": query.start, "$lte": query.end}}]
+    if query.kind is QueryKind.BRACKET:
+        window = {"$gte": query.start, "$lt": query.start_max}
+        return [{"chrom": chrom, "long": flag, "start": window} for flag in (False, True)]
+    short_from = max(0, query.start - LONG_VARIANT)
+    return [
+        {"chrom": chrom, "long": False, "start": {"$gte": short_from, "$lt": query.end}},
+        {"chrom": chrom, "long": True, "start": {"$lt": query.end}},
+    ]
+
+
+class _Lru:
+    """A small bounded LRU of search results; keys include the release, so it never goes stale."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str, bool], tuple[list[Doc], int | None]] = (
+            OrderedDict()
+        )
+
+    def get(self, key: tuple[str, str, bool]) -> tuple[list[Doc], int | None] | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: tuple[str, str, bool], value: tuple[list[Doc], int | None]) -> None:
+        if self._size <= 0:
+            return
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
+class MongoStore:
+    """Reads datasets and variants; the catalog is cached for `catalog_ttl` seconds."""
+
+    def __init__(
+        self,
+        client: AsyncMongoClient[dict[str, Any]],
+        db_name: str,
+        *,
+        catalog_ttl: float = 1.0,
+        cache_entries: int = 10_000,
+        cache_max_hits: int = 500,
+    ) -> None:
+        self.client = client
+        self.db: AsyncDatabase[dict[str, Any]] = client[db_name]
+        self._catalog_ttl = catalog_ttl
+        self._catalog: tuple[float, list[DatasetInfo]] | None = None
+        self._cache = _Lru(cache_entries)
+        self._cache_max_hits = cache_max_hits
+
+    async def ping(self) -> None:
+        try:
+            await self.db.command("ping")
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+
+    async def datasets(self) -> list[DatasetInfo]:
+        now = time.monotonic()
+        if self._catalog and now - self._catalog[0] < self._catalog_ttl:
+            return self._catalog[1]
+        try:
+            docs = await self.db[CATALOG].find({"release": {"$exists": True}}).to_list(None)
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        found = sorted((dataset_of(doc) for doc in docs), key=lambda d: d.id)
+        self._catalog = (now, found)
+        return found
+
+    def forget_catalog(self) -> None:
+        """Drop the cached catalog so the next read sees a just-published release."""
+        self._catalog = None
+
+    async def search(
+        self,
+        query: AlleleQuery,
+        datasets: list[DatasetInfo],
+        *,
+        skip: int,
+        limit: int,
+        individuals: bool,
+    ) -> list[DatasetHits]:
+        return [await self._search_one(query, ds, skip, limit, individuals) for ds in datasets]
+
+    async def _search_one(
+        self, query: AlleleQuery, ds: DatasetInfo, skip: int, limit: int, individuals: bool
+    ) -> DatasetHits:
+        key = (ds.release, query.canonical(), individuals)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = await self._fetch(query, ds, individuals)
+            if len(cached[0]) <= self._cache_max_hits:
+                self._cache.put(key, cached)
+        docs, carrier_count = cached
+        page = tuple(hit_of(doc) for doc in docs[skip : skip + limit]) if limit else ()
+        return DatasetHits(ds, len(docs), page, carrier_count)
+
+    async def _fetch(
+        self, query: AlleleQuery, ds: DatasetInfo, individuals: bool
+    ) -> tuple[list[Doc], int | None]:
+        projection = {**_CORE_FIELDS, **_COUNT_FIELDS}
+        if individuals:
+            projection["car"] = 1
+        collection = self.db[ds.collection]
+        try:
+            exact = query.exact_key
+            if exact is not None:
+                doc = await collection.find_one({"_id": exact}, projection)
+                docs = [doc] if doc else []
+            else:
+                docs = []
+                for flt in query_filters(query):
+                    docs.extend(await collection.find(flt, projection).to_list(None))
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        docs = [doc for doc in docs if query.matches(allele_of(doc))]
+        docs.sort(key=lambda d: (d["start"], d["end"], d["ref"], d["alt"]))
+        if not individuals:
+            return docs, None
+        if ds.counts_source != "genotypes":
+            return docs, None
+        return docs, carriers.union_count((d["car"] for d in docs if d.get("car")), ds.samples)
+
+    async def variant(self, key: str, datasets: list[DatasetInfo]) -> list[DatasetHits]:
+        found = []
+        for ds in datasets:
+            try:
+                doc = await self.db[ds.collection].find_one({"_id": key}, {"car": 0})
+            except PyMongoError as exc:
+                raise _unavailable(exc) from exc
+            page = (hit_of(doc),) if doc else ()
+            found.append(DatasetHits(ds, len(page), page))
+        return found
