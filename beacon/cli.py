@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--assembly", required=True, help="GRCh37 (hg19) or GRCh38 (hg38)")
     load.add_argument("--name", help="human-readable dataset name")
     load.add_argument("--description")
+    load.add_argument("--batch-size", type=int, default=5000, help="alleles per insert")
     load.set_defaults(func=ingest)
     check = commands.add_parser("config", help="configuration").add_subparsers(required=True)
     check.add_parser("check", help="validate settings and config file").set_defaults(

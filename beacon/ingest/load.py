@@ -84,9 +84,9 @@ def check_dataset_id(dataset: str) -> str:
     return dataset
 
 
-def _batches(reader: VcfReader) -> Iterator[list[dict[str, Any]]]:
+def _batches(reader: VcfReader, size: int) -> Iterator[list[dict[str, Any]]]:
     items = iter(reader)
-    while batch := [allele_document(item) for item in islice(items, BATCH)]:
+    while batch := [allele_document(item) for item in islice(items, size)]:
         yield batch
 
 
@@ -99,6 +99,7 @@ async def ingest_vcf(
     name: str | None = None,
     description: str = "",
     progress: Progress | None = None,
+    batch_size: int = BATCH,
 ) -> IngestSummary:
     """Ingest `path` as the new release of `dataset`; raises IngestError, leaving data untouched."""
     check_dataset_id(dataset)
@@ -112,7 +113,7 @@ async def ingest_vcf(
     writer = ReleaseWriter(db, dataset, release)
     await writer.open()
     try:
-        duplicates = await _load(reader, writer, progress)
+        duplicates = await _load(reader, writer, progress, batch_size)
         await writer.build_indexes()
         skipped = dict(reader.stats.skipped)
         if duplicates:
@@ -149,8 +150,10 @@ async def ingest_vcf(
     )
 
 
-async def _load(reader: VcfReader, writer: ReleaseWriter, progress: Progress | None) -> int:
-    batches = _batches(reader)
+async def _load(
+    reader: VcfReader, writer: ReleaseWriter, progress: Progress | None, batch_size: int
+) -> int:
+    batches = _batches(reader, batch_size)
     duplicates = 0
     pending = asyncio.create_task(asyncio.to_thread(next, batches, None))
     try:

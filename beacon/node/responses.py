@@ -56,7 +56,7 @@ def query_meta(
         "pagination": {"skip": received.skip, "limit": received.limit},
         "requestedGranularity": received.granularity.label,
         "includeResultsetResponses": received.include,
-        "requestParameters": params,
+        "requestParameters": {"g_variant": params},
         "filters": [],
         "testMode": received.test_mode,
     }

@@ -28,6 +28,18 @@ LOCKS = "ingest_locks"
 DUPLICATE_KEY = 11000
 
 
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class ReleaseWriter:
     """Writes release `release` of `dataset`; use `open()` first and `publish()` or `discard()`."""
 
@@ -64,7 +76,7 @@ class ReleaseWriter:
             return
         except DuplicateKeyError:
             held = await self.db[LOCKS].find_one({"_id": self.dataset})
-        if held and time.time() - float(held.get("heartbeat", 0)) < self._stale_after:
+        if held and not self._stale(held):
             raise IngestError(
                 f"another ingest of dataset {self.dataset!r} is running "
                 f"(pid {held.get('pid')} on {held.get('host')}); wait for it"
@@ -74,6 +86,12 @@ class ReleaseWriter:
         if taken.modified_count != 1:
             raise IngestError(f"another ingest of dataset {self.dataset!r} just started")
         log.warning("took over the stale ingest lock", extra={"dataset": self.dataset})
+
+    def _stale(self, held: dict[str, Any]) -> bool:
+        """A lock is stale when its ingest died on this host, or stopped beating elsewhere."""
+        if held.get("host") == socket.gethostname() and not _pid_alive(int(held.get("pid", 0))):
+            return True
+        return time.time() - float(held.get("heartbeat", 0)) >= self._stale_after
 
     async def _drop_leftovers(self) -> None:
         current = await self.db[CATALOG].find_one({"_id": self.dataset})
