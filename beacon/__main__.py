@@ -1,0 +1,7 @@
+"""`python -m beacon` runs the `beacon` command."""
+
+import sys
+
+from beacon.cli import main
+
+sys.exit(main())
