@@ -79,7 +79,8 @@ _REFSEQ_VERSION = {
 }
 _MT_ACCESSION = "NC_012920.1"
 
-_CHROM_ALIASES = {"M": "MT", "23": "X", "24": "Y", "25": "MT"}
+# PLINK numbers: 23 X, 24 Y, 25 the XY pseudo-autosomal region (not a chromosome), 26 MT.
+_CHROM_ALIASES = {"M": "MT", "23": "X", "24": "Y", "26": "MT"}
 _REFSEQ = re.compile(r"^(?:refseq:)?NC_0000(\d\d)\.(\d+)$", re.IGNORECASE)
 
 

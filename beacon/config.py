@@ -66,24 +66,32 @@ class Settings:
     cache_entries: int = 10_000
 
 
-_ENV_INT = {"BEACON_PORT": "port"}
+_ENV_INT = {"BEACON_PORT": ("port", 0, 65535)}
 _ENV_STR = {"BEACON_DB": "db_name", "BEACON_HOST": "host"}
 
 
 def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Settings:
     """Environment variables override the file; raises ConfigError listing every problem."""
-    data = _read_file(path) if path else {}
-    found: dict[str, Any] = _from_file(data)
+    data: dict[str, Any] = {}
     errors: list[str] = []
+    if path:
+        try:
+            data = _read_file(path)
+        except ConfigError as exc:
+            errors.extend(exc.problems)
+    found: dict[str, Any] = _from_file(data)
     for var, name in _ENV_STR.items():
         if environ.get(var):
             found[name] = environ[var]
-    for var, name in _ENV_INT.items():
+    for var, (name, low, high) in _ENV_INT.items():
         if environ.get(var):
             try:
                 found[name] = int(environ[var])
             except ValueError:
                 errors.append(f"{var}: {environ[var]!r} is not a whole number")
+                continue
+            if not low <= found[name] <= high:
+                errors.append(f"{var}: {found[name]} is not between {low} and {high}")
     if environ.get("BEACON_MONGO_URI"):
         found["mongo_uri"] = Secret(environ["BEACON_MONGO_URI"])
     if environ.get("BEACON_DATA_DIR"):

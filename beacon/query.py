@@ -49,13 +49,15 @@ _TYPE_QUERY = {
     "INV": {"INV"},
     "BND": {"BND"},
     "CNV": {"CNV", "DEL", "DUP"},
-    "EFO:0030067": {"CNV", "DEL", "DUP"},
-    "EFO:0030070": {"DUP"},
-    "EFO:0030068": {"DUP"},
-    "EFO:0030072": {"DUP"},
+    # EFO copy number terms: 0030066 relative CNV; 0030067-69 losses; 0030070-73 gains.
+    "EFO:0030066": {"CNV", "DEL", "DUP"},
+    "EFO:0030067": {"DEL"},
+    "EFO:0030068": {"DEL"},
     "EFO:0030069": {"DEL"},
-    "EFO:0030071": {"DEL"},
-    "EFO:0001059": {"SNP"},
+    "EFO:0030070": {"DUP"},
+    "EFO:0030071": {"DUP"},
+    "EFO:0030072": {"DUP"},
+    "EFO:0030073": {"DUP"},
     "SO:0001483": {"SNP"},
     "SO:0000159": {"DEL"},
     "SO:0000667": {"INS"},
@@ -210,21 +212,21 @@ class AlleleQuery:
             return (
                 self.start <= allele.start < self.start_max
                 and self.end_min <= allele.end < self.end
+                and self._bases_ok(allele)
             )
         overlaps = allele.start < self.end and max(allele.end, allele.start + 1) > self.start
-        return overlaps and self._alt_ok(allele)
+        return overlaps and self._bases_ok(allele)
 
     def _length_ok(self, allele: Allele) -> bool:
         if self.min_length is not None and allele.length < self.min_length:
             return False
         return self.max_length is None or allele.length <= self.max_length
 
-    def _alt_ok(self, allele: Allele) -> bool:
-        if self.alt is None:
-            return True
+    def _bases_ok(self, allele: Allele) -> bool:
+        """Range and bracket narrowing by the normalised referenceBases/alternateBases (N-aware)."""
         if self.ref is not None and not bases_match(self.ref, allele.ref):
             return False
-        return not allele.symbolic and bases_match(self.alt, allele.alt)
+        return self.alt is None or (not allele.symbolic and bases_match(self.alt, allele.alt))
 
     def _sequence_matches(self, allele: Allele) -> bool:
         """The allele applied to the query's REF span gives the query's ALT (N-aware)."""
@@ -243,6 +245,7 @@ class AlleleQuery:
     def canonical(self) -> str:
         """A string equal for equal queries however they were written (for caches and keys)."""
         fields = {name: getattr(self, name) for name in self.__slots__}
+        del fields["variant_type"]  # as spelled; `variant_types` carries its meaning
         if fields["variant_types"] is not None:
             fields["variant_types"] = sorted(fields["variant_types"])
         return json.dumps(fields, sort_keys=True, default=str)
@@ -267,7 +270,8 @@ def parse_query(params: Mapping[str, Any], *, max_span: int) -> AlleleQuery:
     if len(starts) == 1 and len(ends) == 1:
         return _range_query(chrom, assembly, starts[0], ends[0], params, common, max_span)
     if len(starts) == 2 and len(ends) == 2:
-        return _bracket_query(chrom, assembly, starts, ends, common, max_span)
+        bases = (_bases(params, "referenceBases"), _bases(params, "alternateBases"))
+        return _bracket_query(chrom, assembly, starts, ends, bases, common, max_span)
     raise InvalidRequest(
         "give start alone (sequence query), start and end (range query), "
         "or two starts and two ends (bracket query)"
@@ -318,7 +322,7 @@ def _sequence_query(
         raise InvalidRequest(
             "a query with start and no end needs referenceBases and alternateBases"
         )
-    if ref == alt:
+    if ref == alt and "N" not in ref:
         raise InvalidRequest("referenceBases and alternateBases are equal: that is not a variant")
     if "N" not in ref + alt:
         start, ref, alt = trim(start, ref, alt)
@@ -359,6 +363,7 @@ def _bracket_query(
     assembly: str | None,
     starts: list[int],
     ends: list[int],
+    bases: tuple[str | None, str | None],
     common: dict[str, Any],
     max_span: int,
 ) -> AlleleQuery:
@@ -376,6 +381,7 @@ def _bracket_query(
         assembly,
         starts[0],
         ends[1],
+        *bases,
         start_max=starts[1],
         end_min=ends[0],
         **common,

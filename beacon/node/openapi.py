@@ -19,6 +19,7 @@ _FRAMEWORK = {
     "/filtering_terms": "Filtering terms (none yet)",
     "/datasets": "Datasets of this node",
     "/health": "Liveness and database reachability",
+    "/openapi.json": "This OpenAPI document",
 }
 
 

@@ -77,6 +77,8 @@ async def from_body(request: web.Request) -> dict[str, Any]:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"the request body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidRequest("the request body is nested too deeply") from None
     return flatten_body(body)
 
 
@@ -101,6 +103,18 @@ def flatten_body(body: Any) -> dict[str, Any]:
         if key in params and not isinstance(params[key], list):
             params[key] = [params[key]]
     return params
+
+
+def _check_requested_schemas(value: Any) -> None:
+    """They are echoed in every answer, so they must already be valid Beacon `ListOfSchemas`."""
+    if not isinstance(value, list) or not all(
+        isinstance(item, dict)
+        and all(isinstance(item.get(k, ""), str) for k in ("entityType", "schema"))
+        for item in value
+    ):
+        raise InvalidRequest(
+            'requestedSchemas must be a list of {"entityType": ..., "schema": ...} objects'
+        )
 
 
 def _object(container: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -139,4 +153,12 @@ def validated(params: dict[str, Any], validators: Validators) -> dict[str, Any]:
     found = problems(validators.request, params)
     if found:
         raise InvalidRequest("invalid request: " + "; ".join(found))
-    return params
+    _check_requested_schemas(params.get("requestedSchemas", []))
+    return {k: _whole(v) if k in _INT_LISTS or k in _INTS else v for k, v in params.items()}
+
+
+def _whole(value: Any) -> Any:
+    """JSON Schema counts 99.0 as an integer; make it the int 99 before it reaches a key."""
+    if isinstance(value, list):
+        return [int(v) for v in value]
+    return int(value)

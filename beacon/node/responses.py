@@ -139,7 +139,8 @@ def _answer(
     }
     if granularity >= Granularity.COUNT:
         body["responseSummary"]["numTotalResults"] = sum(count(h) for h in disclosure.datasets)
-    if granularity >= Granularity.COUNT and received.include != "NONE":
+    if granularity >= Granularity.COUNT:
+        # NONE still sends an empty list: the official result-sets response requires `response`.
         body["response"] = {"resultSets": [_result_set(h, count(h), records(h)) for h in shown]}
     return body
 
