@@ -67,6 +67,7 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> IngestSummary
             name=args.name,
             description=args.description or "",
             progress=Progress(None),
+            batch_size=args.batch_size,
         )
 
 
@@ -80,6 +81,13 @@ def config_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"configuration is valid: {settings!r}")
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--assembly", required=True, help="GRCh37 (hg19) or GRCh38 (hg38)")
     load.add_argument("--name", help="human-readable dataset name")
     load.add_argument("--description")
-    load.add_argument("--batch-size", type=int, default=5000, help="alleles per insert")
+    load.add_argument("--batch-size", type=_positive, default=5000, help="alleles per insert")
     load.set_defaults(func=ingest)
     check = commands.add_parser("config", help="configuration").add_subparsers(required=True)
     check.add_parser("check", help="validate settings and config file").set_defaults(

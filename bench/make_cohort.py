@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import json
 import sys
 import time
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from beacon.simulate import CohortSpec, sequence_length_for, write_cohort_vcf
+
+# Bump when write_cohort_vcf writes a different file for the same spec.
+GENERATOR_REVISION = 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     length = sequence_length_for(args.alleles, args.samples)
     spec = CohortSpec(samples=args.samples, sequence_length=length, seed=args.seed)
-    params = {"alleles_wanted": args.alleles, **dataclasses.asdict(spec)}
+    params = {
+        "alleles_wanted": args.alleles,
+        "generator_revision": GENERATOR_REVISION,
+        "msprime": importlib.metadata.version("msprime"),
+        **dataclasses.asdict(spec),
+    }
     result = existing_result(args.out, params)
     if result is not None:
         print(f"reusing {args.out}: {result['alleles']} alleles (made in {result['seconds']} s)")

@@ -8,6 +8,8 @@ AC/AN are used and `counts_source` says so.
 
 from __future__ import annotations
 
+import gzip
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ import numpy.typing as npt
 from beacon import carriers
 from beacon.assemblies import canonical_chromosome
 from beacon.errors import IngestError, InvalidRequest
+from beacon.ingest.bgzf import EOF_BLOCK
 from beacon.query import Allele, sequence_allele, symbolic_allele
 from beacon.results import AlleleCounts
 
@@ -60,11 +63,13 @@ class VcfReader:
         if not path.is_file():
             raise IngestError(f"{path}: no such file")
         try:
-            self._vcf = cyvcf2.VCF(str(path), gts012=False, lazy=True, threads=1)
+            # No decompression thread: it reads ahead, so a truncated file would fail lines early.
+            self._vcf = cyvcf2.VCF(str(path), gts012=False, lazy=True)
         except Exception as exc:  # cyvcf2 raises bare Exception/OSError on unreadable input
             raise IngestError(f"{path}: not a readable VCF ({exc})") from exc
         self.samples: int = len(self._vcf.samples)
-        self.header_lines: int = self._vcf.raw_header.count("\n")
+        self.header_lines: int = _header_lines(path) or self._vcf.raw_header.count("\n")
+        self._eof_missing = _bgzf_eof_missing(path)
         self.counts_source = "genotypes" if self.samples else "INFO"
         self.stats = ReadStats()
         self._chroms: dict[str, str | None] = {}
@@ -85,6 +90,11 @@ class VcfReader:
             try:
                 record = next(records)
             except StopIteration:
+                if self._eof_missing:  # htslib only warns, and would publish a cut-off file
+                    raise IngestError(
+                        f"{self.path}: line {line}: the file ends without the BGZF end-of-file "
+                        "block: it is probably truncated"
+                    ) from None
                 return
             except Exception as exc:
                 raise IngestError(
@@ -106,6 +116,8 @@ class VcfReader:
         if chrom is None:
             self.stats.skipped[f"contig {record.CHROM} (not a primary chromosome)"] += 1
             return
+        if record.start < 0:
+            raise IngestError(f"{self.path}: line {line}: POS must be 1 or more")
         ref = record.REF.upper()
         if not _REF.match(ref):
             raise IngestError(f"{self.path}: line {line}: REF {record.REF!r} is not DNA")
@@ -113,7 +125,7 @@ class VcfReader:
         if not alts:
             self.stats.skipped["no ALT"] += 1
             return
-        genotypes = self._genotypes(record) if self.samples else None
+        genotypes = self._genotypes(record, len(alts), line) if self.samples else None
         names = tuple(n for n in (record.ID or "").split(";") if n and n != ".")
         for index, alt in enumerate(alts, start=1):
             allele = self._allele(chrom, record, ref, alt.upper(), line)
@@ -148,9 +160,18 @@ class VcfReader:
             return None
         return sequence_allele(chrom, record.start, ref, alt)
 
-    @staticmethod
-    def _genotypes(record: Any) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.intp], int]:
-        calls = record.genotype.array()[:, :-1]
+    def _genotypes(
+        self, record: Any, alts: int, line: int
+    ) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.intp], int]:
+        try:  # lazy parsing: a broken sample column shows only now, as a bare Exception
+            calls = record.genotype.array()[:, :-1]
+        except Exception as exc:
+            raise IngestError(f"{self.path}: line {line}: unreadable genotypes ({exc})") from exc
+        if calls.size and int(calls.max()) > alts:
+            raise IngestError(
+                f"{self.path}: line {line}: GT refers to allele {int(calls.max())} "
+                f"but the record has {alts} ALT"
+            )
         ploidy = np.count_nonzero(calls != -2, axis=1)
         return calls, ploidy, int(np.count_nonzero(calls >= 0))
 
@@ -186,6 +207,32 @@ class VcfReader:
         if len(values) < index:
             raise IngestError(f"{self.path}: line {line}: INFO/AC has fewer values than ALT")
         return AlleleCounts(int(values[index - 1]), int(an), None, None, None, None)
+
+
+def _header_lines(path: Path) -> int:
+    """Header lines as written in the file; htslib's raw_header may add some (FILTER PASS)."""
+    try:
+        with path.open("rb") as raw:
+            compressed = raw.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if compressed else path.open("rb") as text:
+            count = 0
+            for row in text:
+                if not row.startswith(b"#"):
+                    break
+                count += 1
+            return count
+    except (OSError, EOFError):
+        return 0
+
+
+def _bgzf_eof_missing(path: Path) -> bool:
+    """A BGZF file whose last block is not the empty end-of-file block."""
+    with path.open("rb") as raw:
+        head = raw.read(14)
+        if head[:4] != b"\x1f\x8b\x08\x04" or head[12:14] != b"BC":
+            return False
+        raw.seek(max(0, raw.seek(0, os.SEEK_END) - len(EOF_BLOCK)))
+        return raw.read() != EOF_BLOCK
 
 
 def _int_info(record: Any, key: str) -> int | None:

@@ -21,6 +21,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from beacon.errors import StoreUnavailable
 
@@ -79,6 +83,24 @@ def _running(data_dir: Path) -> EmbeddedServer | None:
     return None
 
 
+async def _pings(port: int) -> bool:
+    """Whether the server answers a command, not just a TCP connect.
+
+    SecantusDB accepts connections before it has finished starting, and a SIGTERM in that window
+    is lost (the server then hangs until killed), so a server is ready only once it answers.
+    """
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        _uri(port), serverSelectionTimeoutMS=1000, connectTimeoutMS=500
+    )
+    try:
+        await client.admin.command("ping")
+    except PyMongoError:
+        return False
+    finally:
+        await client.close()
+    return True
+
+
 async def _wait_ready(
     proc: subprocess.Popen[bytes], port: int, log_path: Path, timeout: float
 ) -> None:
@@ -90,7 +112,7 @@ async def _wait_ready(
                 f"the embedded database exited at start-up "
                 f"(code {proc.returncode}); its log {log_path} ends:\n{tail}"
             )
-        if _answers(port):
+        if _answers(port) and await _pings(port):
             return
         await asyncio.sleep(0.05)
     proc.kill()
