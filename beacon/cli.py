@@ -83,6 +83,18 @@ def config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+_RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class _FieldsFormatter(logging.Formatter):
+    """Appends a record's structured `extra` fields as key=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}
+        text = super().format(record)
+        return text + "".join(f" {k}={v}" for k, v in fields.items())
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -119,10 +131,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_FieldsFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
         return int(args.func(args))
     except ConfigError as exc:

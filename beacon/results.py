@@ -66,6 +66,7 @@ class DatasetInfo:
     alleles: int
     counts_source: str
     description: str = ""
+    long_alleles: int | None = None
     created: str = ""
     updated: str = ""
 

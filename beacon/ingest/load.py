@@ -113,12 +113,14 @@ async def ingest_vcf(
     writer = ReleaseWriter(db, dataset, release)
     await writer.open()
     try:
-        duplicates = await _load(reader, writer, progress, batch_size)
+        loaded = await _load(reader, writer, progress, batch_size)
+        indexing = time.monotonic()
         await writer.build_indexes()
+        log.info("indexes built", extra={"seconds": round(time.monotonic() - indexing, 1)})
         skipped = dict(reader.stats.skipped)
-        if duplicates:
-            skipped["duplicate allele (first record kept)"] = duplicates
-        alleles = reader.stats.alleles - duplicates
+        if loaded.duplicates:
+            skipped["duplicate allele (first record kept)"] = loaded.duplicates
+        alleles = reader.stats.alleles - loaded.duplicates
         await writer.publish(
             {
                 "name": name or dataset,
@@ -126,6 +128,7 @@ async def ingest_vcf(
                 "assembly": assembly,
                 "samples": reader.samples,
                 "alleles": alleles,
+                "long_alleles": loaded.long_alleles,
                 "records": reader.stats.records,
                 "counts_source": reader.counts_source,
                 "source_file": path.name,
@@ -150,16 +153,34 @@ async def ingest_vcf(
     )
 
 
+@dataclass
+class _Loaded:
+    """What the load loop saw; the two waits tell whether parsing or the database is slower."""
+
+    duplicates: int = 0
+    long_alleles: int = 0
+    waited_for_parse: float = 0.0
+    waited_for_database: float = 0.0
+
+
 async def _load(
     reader: VcfReader, writer: ReleaseWriter, progress: Progress | None, batch_size: int
-) -> int:
+) -> _Loaded:
     batches = _batches(reader, batch_size)
-    duplicates = 0
+    loaded = _Loaded()
     pending = asyncio.create_task(asyncio.to_thread(next, batches, None))
     try:
-        while (batch := await pending) is not None:
+        while True:
+            mark = time.monotonic()
+            batch = await pending
+            loaded.waited_for_parse += time.monotonic() - mark
+            if batch is None:
+                break
             pending = asyncio.create_task(asyncio.to_thread(next, batches, None))
-            duplicates += await writer.insert(batch)
+            mark = time.monotonic()
+            loaded.duplicates += await writer.insert(batch)
+            loaded.waited_for_database += time.monotonic() - mark
+            loaded.long_alleles += sum(1 for doc in batch if doc["long"])
             if progress:
                 progress.update(reader.stats.records, reader.stats.alleles)
     finally:
@@ -167,4 +188,11 @@ async def _load(
             pending.cancel()
     if progress:
         progress.update(reader.stats.records, reader.stats.alleles, force=True)
-    return duplicates
+    log.info(
+        "alleles loaded",
+        extra={
+            "parse_wait": round(loaded.waited_for_parse, 1),
+            "insert_wait": round(loaded.waited_for_database, 1),
+        },
+    )
+    return loaded

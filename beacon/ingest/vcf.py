@@ -160,35 +160,35 @@ class VcfReader:
             return None
         return sequence_allele(chrom, record.start, ref, alt)
 
-    def _genotypes(
-        self, record: Any, alts: int, line: int
-    ) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.intp], int]:
+    def _genotypes(self, record: Any, alts: int, line: int) -> _Calls:
         try:  # lazy parsing: a broken sample column shows only now, as a bare Exception
             calls = record.genotype.array()[:, :-1]
         except Exception as exc:
             raise IngestError(f"{self.path}: line {line}: unreadable genotypes ({exc})") from exc
-        if calls.size and int(calls.max()) > alts:
+        highest = int(calls.max()) if calls.size else 0
+        if highest > alts:
             raise IngestError(
-                f"{self.path}: line {line}: GT refers to allele {int(calls.max())} "
+                f"{self.path}: line {line}: GT refers to allele {highest} "
                 f"but the record has {alts} ALT"
             )
-        ploidy = np.count_nonzero(calls != -2, axis=1)
-        return calls, ploidy, int(np.count_nonzero(calls >= 0))
+        return _Calls(calls)
 
     @staticmethod
-    def _genotype_counts(
-        genotypes: tuple[npt.NDArray[np.int16], npt.NDArray[np.intp], int], index: int
-    ) -> tuple[AlleleCounts, bytes]:
-        calls, ploidy, allele_number = genotypes
-        copies = np.count_nonzero(calls == index, axis=1)
+    def _genotype_counts(calls: _Calls, index: int) -> tuple[AlleleCounts, bytes]:
+        copies = calls.copies(index)
         mask = copies > 0
-        hom = mask & (copies == ploidy) & (ploidy >= 2)
-        hemi = mask & (ploidy == 1)
         carrier_count = int(np.count_nonzero(mask))
-        n_hom, n_hemi = int(np.count_nonzero(hom)), int(np.count_nonzero(hemi))
+        if calls.mixed_ploidy:
+            hom = mask & (copies == calls.ploidy) & (calls.ploidy >= 2)
+            n_hom = int(np.count_nonzero(hom))
+            n_hemi = int(np.count_nonzero(mask & (calls.ploidy == 1)))
+        elif calls.width == 1:
+            n_hom, n_hemi = 0, carrier_count
+        else:
+            n_hom, n_hemi = int(np.count_nonzero(copies == calls.width)), 0
         counts = AlleleCounts(
             int(copies.sum()),
-            allele_number,
+            calls.allele_number,
             carrier_count,
             n_hom,
             carrier_count - n_hom - n_hemi,
@@ -207,6 +207,33 @@ class VcfReader:
         if len(values) < index:
             raise IngestError(f"{self.path}: line {line}: INFO/AC has fewer values than ALT")
         return AlleleCounts(int(values[index - 1]), int(an), None, None, None, None)
+
+
+class _Calls:
+    """One record's GT calls (samples x ploidy; -1 missing, -2 padding of a shorter ploidy).
+
+    Per-sample sums run column by column: ploidy is tiny, and numpy's axis reductions are
+    several times slower than a few element-wise adds on 1-D columns.
+    """
+
+    def __init__(self, calls: npt.NDArray[np.int16]) -> None:
+        self.columns = [calls[:, j] for j in range(calls.shape[1])]
+        self.width = len(self.columns)
+        self.allele_number = int(np.count_nonzero(calls >= 0))
+        # the first column is never padding: every sample has at least one allele
+        padded = [column == -2 for column in self.columns[1:]]
+        self.mixed_ploidy = any(bool(pad.any()) for pad in padded)
+        self.ploidy = np.ones(len(calls), dtype=np.int8)
+        if self.mixed_ploidy:
+            for pad in padded:
+                self.ploidy += ~pad
+
+    def copies(self, index: int) -> npt.NDArray[np.int8]:
+        """How many copies of allele `index` each sample carries."""
+        total: npt.NDArray[np.int8] = (self.columns[0] == index).astype(np.int8)
+        for column in self.columns[1:]:
+            total += column == index
+        return total
 
 
 def _header_lines(path: Path) -> int:

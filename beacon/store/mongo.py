@@ -66,30 +66,32 @@ def dataset_of(doc: Doc) -> DatasetInfo:
         samples=doc["samples"],
         alleles=doc["alleles"],
         counts_source=doc["counts_source"],
+        long_alleles=doc.get("long_alleles"),
         description=doc.get("description", ""),
         created=doc.get("created", ""),
         updated=doc.get("updated", ""),
     )
 
 
-def query_filters(query: AlleleQuery) -> list[dict[str, Any]]:
+def query_filters(query: AlleleQuery, has_long: bool = True) -> list[dict[str, Any]]:
     """Flat index-friendly filters whose union holds every allele the query can match.
 
     They over-select; `AlleleQuery.matches` decides. Short alleles are found by a start window
     (an overlapping short allele starts at most LONG_VARIANT bases before the range), long ones by
-    a scan of the chromosome's few long alleles.
+    a scan of the chromosome's few long alleles, skipped when the release has none.
     """
     chrom = query.chrom
     if query.kind is QueryKind.SEQUENCE:
         return [{"chrom": chrom, "long": False, "start": {"$gte": query.start, "$lte": query.end}}]
     if query.kind is QueryKind.BRACKET:
         window = {"$gte": query.start, "$lt": query.start_max}
-        return [{"chrom": chrom, "long": flag, "start": window} for flag in (False, True)]
-    short_from = max(0, query.start - LONG_VARIANT)
-    return [
-        {"chrom": chrom, "long": False, "start": {"$gte": short_from, "$lt": query.end}},
-        {"chrom": chrom, "long": True, "start": {"$lt": query.end}},
-    ]
+        found = [{"chrom": chrom, "long": False, "start": window}]
+        long = {"chrom": chrom, "long": True, "start": window}
+    else:
+        short_from = max(0, query.start - LONG_VARIANT)
+        found = [{"chrom": chrom, "long": False, "start": {"$gte": short_from, "$lt": query.end}}]
+        long = {"chrom": chrom, "long": True, "start": {"$lt": query.end}}
+    return [*found, long] if has_long else found
 
 
 class _Lru:
@@ -195,7 +197,7 @@ class MongoStore:
                 docs = [doc] if doc else []
             else:
                 docs = []
-                for flt in query_filters(query):
+                for flt in query_filters(query, ds.long_alleles != 0):
                     docs.extend(await collection.find(flt, projection).to_list(None))
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
