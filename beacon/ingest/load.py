@@ -108,7 +108,9 @@ async def ingest_vcf(
     except InvalidRequest as exc:
         raise IngestError(exc.message) from exc
     started = time.monotonic()
-    reader = VcfReader(path)
+    reader = VcfReader(path, assembly)
+    if progress is not None and progress.total is None:
+        progress.total = reader.expected_records
     release = uuid.uuid4().hex[:12]
     writer = ReleaseWriter(db, dataset, release)
     await writer.open()

@@ -58,8 +58,10 @@ class ReadStats:
 class VcfReader:
     """Iterates a VCF's alleles; raises IngestError naming the file and line on bad input."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, assembly: str | None = None) -> None:
+        """`assembly` (canonical) is checked against contigs named by RefSeq accession."""
         self.path = path
+        self.assembly = assembly
         if not path.is_file():
             raise IngestError(f"{path}: no such file")
         try:
@@ -103,16 +105,22 @@ class VcfReader:
             self.stats.records += 1
             yield from self._alleles(record, line)
 
-    def _chrom(self, name: str) -> str | None:
+    def _chrom(self, name: str, line: int) -> str | None:
         if name not in self._chroms:
             try:
-                self._chroms[name] = canonical_chromosome(name)[0]
+                chrom, implied = canonical_chromosome(name)
             except InvalidRequest:
-                self._chroms[name] = None
+                chrom, implied = None, None
+            if implied and self.assembly and implied != self.assembly:
+                raise IngestError(
+                    f"{self.path}: line {line}: contig {name} is a {implied} "
+                    f"accession, but the dataset is {self.assembly}"
+                )
+            self._chroms[name] = chrom
         return self._chroms[name]
 
     def _alleles(self, record: Any, line: int) -> Iterator[ReadAllele]:
-        chrom = self._chrom(record.CHROM)
+        chrom = self._chrom(record.CHROM, line)
         if chrom is None:
             self.stats.skipped[f"contig {record.CHROM} (not a primary chromosome)"] += 1
             return

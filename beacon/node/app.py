@@ -31,7 +31,13 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_node_app(settings: Settings) -> web.Application:
     """A Beacon v2 node; its database opens when the app starts and closes when it stops."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    # A GET may spell out a long allele; let its URL be as long as a POST body may be.
+    line_limit = max(8190, settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=settings.max_body_bytes,
+        handler_args={"max_line_size": line_limit},
+    )
     app[SETTINGS] = settings
     app[VALIDATORS] = Validators.load()
     app.cleanup_ctx.append(_store_ctx)

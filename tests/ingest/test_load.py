@@ -517,3 +517,24 @@ async def test_cli_missing_file_is_one_line_error(mongo, db_name, start_ingest, 
     assert running.err.read_text() == f"error: {missing}: no such file\n"
     assert running.out.read_text() == ""
     assert await mongo[db_name].list_collection_names() == []
+
+
+async def test_refseq_contigs_are_canonical_and_checked_against_the_assembly(
+    ingest, mongo, db_name, tmp_path
+):
+    header = "##contig=<ID=NC_000001.10,length=249250621>\n"
+    rows = ["NC_000001.10 100 . A G . PASS . GT 0/1 0/0 0/0 0/0"]
+    vcf = write_vcf(tmp_path / "refseq.vcf", rows)
+    vcf.write_text(
+        vcf.read_text().replace("##fileformat=VCFv4.2\n", "##fileformat=VCFv4.2\n" + header)
+    )
+    await ingest(vcf, "refseq", assembly="hg19")
+    catalog = await mongo[db_name]["datasets"].find_one({"_id": "refseq"})
+    stored = await mongo[db_name][catalog["collection"]].find_one({})
+    assert (stored["_id"], stored["chrom"]) == ("1_99_A_G", "1")
+    with pytest.raises(
+        IngestError,
+        match=r"line \d+: contig NC_000001.10 is a GRCh37 accession, "
+        r"but the dataset is GRCh38",
+    ):
+        await ingest(vcf, "refseq38", assembly="GRCh38")

@@ -723,3 +723,23 @@ async def test_frequencies_of_a_real_multiallelic_site(node: Any, ingest: Any) -
     assert found["1_66380_T_A"]["identifiers"] == {
         "variantAlternativeIds": [{"id": "rs538833530"}, {"id": "rs545426917"}]
     }
+
+
+async def test_a_long_allele_fits_in_a_get_url(ingest, node, tmp_path):
+    """A 9 kb deletion spelled out in a GET (a URL far over aiohttp's default 8 KiB line)."""
+    deleted = "ACGT" * 2250
+    vcf = write_vcf(tmp_path / "long.vcf", [f"1 100 . G{deleted} G . PASS . GT 0/1 0/0 0/0 0/0"])
+    await ingest(vcf, "long")
+    response = await node.get(
+        "/g_variants",
+        params={
+            "referenceName": "1",
+            "start": "99",
+            "referenceBases": "G" + deleted,
+            "alternateBases": "G",
+            "requestedGranularity": "count",
+        },
+    )
+    assert response.status == 200
+    body = await response.json()
+    assert body["responseSummary"] == {"exists": True, "numTotalResults": 1}
