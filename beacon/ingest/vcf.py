@@ -79,6 +79,8 @@ class VcfReader:
     @property
     def expected_records(self) -> int | None:
         """Record count from the tabix/CSI index, when there is one (for the progress bar)."""
+        if not any(Path(f"{self.path}{ext}").exists() for ext in (".tbi", ".csi")):
+            return None  # htslib would print an error while looking for one
         try:
             count = int(self._vcf.num_records)
         except Exception:  # no index: cyvcf2 raises
