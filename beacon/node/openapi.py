@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from beacon.config import Settings
+from beacon.node.params import CONTROL_KEYS
 from beacon.node.responses import API_VERSION
 from beacon.schemas import load_schema
 
@@ -121,21 +122,7 @@ def _id_param() -> dict[str, Any]:
 
 def _request_body(request: dict[str, Any]) -> dict[str, Any]:
     props = request["properties"]
-    parameters = {
-        k: v
-        for k, v in props.items()
-        if k
-        not in (
-            "requestedGranularity",
-            "includeResultsetResponses",
-            "skip",
-            "limit",
-            "testMode",
-            "filters",
-            "apiVersion",
-            "requestedSchemas",
-        )
-    }
+    parameters = {k: v for k, v in props.items() if k not in CONTROL_KEYS}
     return {
         "type": "object",
         "properties": {

@@ -15,6 +15,19 @@ from beacon.schemas import Validators, problems
 _INT_LISTS = ("start", "end")
 _STR_LISTS = ("datasetIds", "filters")
 _INTS = ("variantMinLength", "variantMaxLength", "skip", "limit")
+CONTROL_KEYS = frozenset(
+    {
+        "requestedGranularity",
+        "includeResultsetResponses",
+        "skip",
+        "limit",
+        "testMode",
+        "filters",
+        "apiVersion",
+        "requestedSchemas",
+    }
+)
+"""Flat parameters that steer the answer rather than describe the variant."""
 _QUERY_KEYS = {
     "requestParameters",
     "pagination",

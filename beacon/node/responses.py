@@ -7,6 +7,7 @@ from typing import Any
 
 from beacon.assemblies import refseq_accession
 from beacon.config import Settings
+from beacon.node.params import CONTROL_KEYS
 from beacon.privacy import Disclosure
 from beacon.results import DatasetHits, DatasetInfo, Granularity, VariantHit
 
@@ -35,21 +36,7 @@ def informational_meta(settings: Settings, schemas: list[dict[str, str]]) -> dic
 def query_meta(
     settings: Settings, received: Received, returned: Granularity, schema: dict[str, str]
 ) -> dict[str, Any]:
-    params = {
-        k: v
-        for k, v in received.params.items()
-        if k
-        not in (
-            "requestedGranularity",
-            "includeResultsetResponses",
-            "skip",
-            "limit",
-            "testMode",
-            "filters",
-            "apiVersion",
-            "requestedSchemas",
-        )
-    }
+    params = {k: v for k, v in received.params.items() if k not in CONTROL_KEYS}
     summary: dict[str, Any] = {
         "apiVersion": received.params.get("apiVersion", API_VERSION),
         "requestedSchemas": received.params.get("requestedSchemas", []),

@@ -22,7 +22,7 @@ from beacon.node.responses import (
     query_meta,
     variant_answer,
 )
-from beacon.privacy import disclose
+from beacon.privacy import Disclosure, disclose
 from beacon.query import AlleleQuery, parse_query
 from beacon.results import DatasetHits, DatasetInfo, Granularity
 
@@ -88,29 +88,34 @@ async def _search(
     )
 
 
-async def g_variants(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
+async def _query_and_search(
+    request: web.Request, *, individuals: bool
+) -> tuple[Received, list[DatasetHits]]:
+    """The shared pipeline of /g_variants and /individuals: parameters -> query -> store."""
     params = await _params(request)
     received = _received(request, params)
-    query = parse_query(params, max_span=settings.max_range_bases)
+    query = parse_query(params, max_span=request.app[SETTINGS].max_range_bases)
     datasets = await _datasets(request, params, query.assembly)
-    found = await _search(request, received, query, datasets, individuals=False)
-    disclosure = disclose(
-        found,
-        principal=principal_of(dict(request.headers)),
-        requested=received.granularity,
-        ceiling=settings.max_granularity,
-    )
+    return received, await _search(request, received, query, datasets, individuals)
+
+
+def _disclose(
+    request: web.Request, received: Received, found: list[DatasetHits], ceiling: Granularity
+) -> Disclosure:
+    principal = principal_of(dict(request.headers))
+    return disclose(found, principal=principal, requested=received.granularity, ceiling=ceiling)
+
+
+async def g_variants(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    received, found = await _query_and_search(request, individuals=False)
+    disclosure = _disclose(request, received, found, settings.max_granularity)
     return _json(variant_answer(settings, received, disclosure))
 
 
 async def individuals(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    params = await _params(request)
-    received = _received(request, params)
-    query = parse_query(params, max_span=settings.max_range_bases)
-    datasets = await _datasets(request, params, query.assembly)
-    found = await _search(request, received, query, datasets, individuals=True)
+    received, found = await _query_and_search(request, individuals=True)
     for_counts = [
         h
         if h.individuals is not None or received.test_mode
@@ -118,13 +123,9 @@ async def individuals(request: web.Request) -> web.Response:
         for h in found
     ]
     ceiling = min(settings.max_granularity, Granularity.COUNT)
-    disclosure = disclose(
-        for_counts,
-        principal=principal_of(dict(request.headers)),
-        requested=received.granularity,
-        ceiling=ceiling,
+    return _json(
+        individuals_answer(settings, received, _disclose(request, received, for_counts, ceiling))
     )
-    return _json(individuals_answer(settings, received, disclosure))
 
 
 async def g_variant_by_id(request: web.Request) -> web.Response:
@@ -152,42 +153,32 @@ async def g_variant_by_id(request: web.Request) -> web.Response:
         if received.test_mode
         else await request.app[STORE].variant(key, datasets)
     )
-    disclosure = disclose(
-        found,
-        principal=principal_of(dict(request.headers)),
-        requested=received.granularity,
-        ceiling=settings.max_granularity,
-    )
+    disclosure = _disclose(request, received, found, settings.max_granularity)
     return _json(variant_answer(settings, received, disclosure))
 
 
-async def datasets_list(request: web.Request) -> web.Response:
+def _collections(request: web.Request, datasets: list[DatasetInfo]) -> web.Response:
     settings = request.app[SETTINGS]
-    found = await request.app[STORE].datasets()
-    received = Received({}, Granularity.RECORD, "ALL", 0, len(found), False)
+    received = Received({}, Granularity.RECORD, "ALL", 0, len(datasets), False)
     return _json(
         {
             "meta": query_meta(settings, received, Granularity.RECORD, DATASET_SCHEMA),
-            "responseSummary": {"exists": bool(found), "numTotalResults": len(found)},
-            "response": {"collections": [dataset_record(d) for d in found]},
+            "responseSummary": {"exists": bool(datasets), "numTotalResults": len(datasets)},
+            "response": {"collections": [dataset_record(d) for d in datasets]},
         }
     )
 
 
+async def datasets_list(request: web.Request) -> web.Response:
+    return _collections(request, await request.app[STORE].datasets())
+
+
 async def dataset_one(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
     wanted = request.match_info["id"]
-    for dataset in await request.app[STORE].datasets():
-        if dataset.id == wanted:
-            received = Received({}, Granularity.RECORD, "ALL", 0, 1, False)
-            return _json(
-                {
-                    "meta": query_meta(settings, received, Granularity.RECORD, DATASET_SCHEMA),
-                    "responseSummary": {"exists": True, "numTotalResults": 1},
-                    "response": {"collections": [dataset_record(dataset)]},
-                }
-            )
-    raise NotFound(f"no dataset {wanted!r}")
+    found = [d for d in await request.app[STORE].datasets() if d.id == wanted]
+    if not found:
+        raise NotFound(f"no dataset {wanted!r}")
+    return _collections(request, found)
 
 
 async def info(request: web.Request) -> web.Response:

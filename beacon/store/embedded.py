@@ -56,7 +56,10 @@ def _answers(port: int) -> bool:
     return True
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -78,7 +81,7 @@ def _running(data_dir: Path) -> EmbeddedServer | None:
         pid, port = int(info["pid"]), int(info["port"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if _alive(pid) and _answers(port):
+    if pid_alive(pid) and _answers(port):
         return EmbeddedServer(_uri(port), pid, owned=False)
     return None
 

@@ -20,24 +20,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from beacon.errors import IngestError
+from beacon.store.embedded import pid_alive
 from beacon.store.mongo import CATALOG, INDEX_NAME, release_collection
 
 log = logging.getLogger(__name__)
 
 LOCKS = "ingest_locks"
 DUPLICATE_KEY = 11000
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ReleaseWriter:
@@ -89,7 +78,7 @@ class ReleaseWriter:
 
     def _stale(self, held: dict[str, Any]) -> bool:
         """A lock is stale when its ingest died on this host, or stopped beating elsewhere."""
-        if held.get("host") == socket.gethostname() and not _pid_alive(int(held.get("pid", 0))):
+        if held.get("host") == socket.gethostname() and not pid_alive(int(held.get("pid", 0))):
             return True
         return time.time() - float(held.get("heartbeat", 0)) >= self._stale_after
 
