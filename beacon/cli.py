@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (IngestError, BeaconError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:  # e.g. the port is taken; the message says which address
+        print(f"error: {exc.strerror or exc}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -11,6 +11,7 @@ Every filter is flat (equality plus one range) so that SecantusDB, which does no
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -168,7 +169,8 @@ class MongoStore:
         limit: int,
         individuals: bool,
     ) -> list[DatasetHits]:
-        return [await self._search_one(query, ds, skip, limit, individuals) for ds in datasets]
+        searches = (self._search_one(query, ds, skip, limit, individuals) for ds in datasets)
+        return list(await asyncio.gather(*searches))
 
     async def _search_one(
         self, query: AlleleQuery, ds: DatasetInfo, skip: int, limit: int, individuals: bool
