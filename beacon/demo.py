@@ -88,61 +88,54 @@ async def _prepare(
         return await _examples(db, collection, assembly)
 
 
+def _sequence_params(doc: dict[str, Any], assembly: str) -> dict[str, Any]:
+    return {
+        "referenceName": doc["chrom"],
+        "start": doc["start"],
+        "referenceBases": doc["ref"],
+        "alternateBases": doc["alt"],
+        "assemblyId": assembly,
+        "requestedGranularity": "record",
+    }
+
+
 async def _examples(
     db: AsyncDatabase[dict[str, Any]], collection: str, assembly: str
 ) -> list[Example]:
-    variants = db[collection]
-    mid = {"vt": "SNP", "ac": {"$gte": 100, "$lte": 500}}
-    common = await variants.find(mid).limit(1).to_list(None)
-    rare = await variants.find({"vt": "SNP", "ac": 1}).limit(1).to_list(None)
-    indel = await variants.find({"vt": "DEL"}).limit(1).to_list(None)
+    """Queries worth trying, picked from what was ingested."""
+    picks = (
+        ("a common SNV (100-500 copies)", {"vt": "SNP", "ac": {"$gte": 100, "$lte": 500}}),
+        ("a rare SNV (one copy)", {"vt": "SNP", "ac": 1}),
+        ("a deletion (empty alternateBases: maximally trimmed)", {"vt": "DEL"}),
+    )
     found = []
-    for title, docs in (
-        ("a common SNV (100-500 copies)", common),
-        ("a rare SNV (one copy)", rare),
-        ("a deletion (empty alternateBases: maximally trimmed)", indel),
-    ):
-        for doc in docs:
-            found.append(
-                Example(
-                    title,
-                    {
-                        "referenceName": doc["chrom"],
-                        "start": doc["start"],
-                        "referenceBases": doc["ref"],
-                        "alternateBases": doc["alt"],
-                        "assemblyId": assembly,
-                        "requestedGranularity": "record",
-                    },
-                )
-            )
-    if common:
-        start = common[0]["start"]
+    for title, flt in picks:
+        doc = await db[collection].find_one(flt)
+        if doc:
+            found.append(Example(title, _sequence_params(doc, assembly)))
+    if found:
+        first = found[0].params
         found.append(
             Example(
                 "every allele in a 2 kb range",
                 {
-                    "referenceName": common[0]["chrom"],
-                    "start": max(0, start - 1000),
-                    "end": start + 1000,
+                    "referenceName": first["referenceName"],
+                    "start": max(0, first["start"] - 1000),
+                    "end": first["start"] + 1000,
                     "assemblyId": assembly,
                     "requestedGranularity": "count",
                 },
             )
         )
-    found.append(
-        Example(
-            "an allele found nowhere",
-            {
-                "referenceName": "22",
-                "start": 1,
-                "referenceBases": "A",
-                "alternateBases": "T",
-                "assemblyId": assembly,
-            },
-        )
-    )
-    return found
+    nowhere = {
+        "referenceName": "22",
+        "start": 1,
+        "referenceBases": "A",
+        "alternateBases": "T",
+        "assemblyId": assembly,
+    }
+    found.append(Example("an allele found nowhere", nowhere))
+    return found  # fmt: skip
 
 
 def _print_examples(examples: list[Example], root: str) -> None:

@@ -111,32 +111,11 @@ async def ingest_vcf(
     reader = VcfReader(path, assembly)
     if progress is not None and progress.total is None:
         progress.total = reader.expected_records
-    release = uuid.uuid4().hex[:12]
-    writer = ReleaseWriter(db, dataset, release)
+    writer = ReleaseWriter(db, dataset, uuid.uuid4().hex[:12])
     await writer.open()
     try:
-        loaded = await _load(reader, writer, progress, batch_size)
-        indexing = time.monotonic()
-        await writer.build_indexes()
-        log.info("indexes built", extra={"seconds": round(time.monotonic() - indexing, 1)})
-        skipped = dict(reader.stats.skipped)
-        if loaded.duplicates:
-            skipped["duplicate allele (first record kept)"] = loaded.duplicates
-        alleles = reader.stats.alleles - loaded.duplicates
-        await writer.publish(
-            {
-                "name": name or dataset,
-                "description": description,
-                "assembly": assembly,
-                "samples": reader.samples,
-                "alleles": alleles,
-                "long_alleles": loaded.long_alleles,
-                "records": reader.stats.records,
-                "counts_source": reader.counts_source,
-                "source_file": path.name,
-                "skipped": skipped,
-            }
-        )
+        meta = {"name": name or dataset, "description": description, "assembly": assembly}
+        alleles, skipped = await _write_release(reader, writer, progress, batch_size, meta)
     except BaseException:
         await asyncio.shield(writer.discard())
         raise
@@ -145,7 +124,7 @@ async def ingest_vcf(
             progress.close()
     return IngestSummary(
         dataset,
-        release,
+        writer.release,
         reader.stats.records,
         alleles,
         reader.samples,
@@ -153,6 +132,31 @@ async def ingest_vcf(
         reader.counts_source,
         skipped,
     )
+
+
+async def _write_release(
+    reader: VcfReader,
+    writer: ReleaseWriter,
+    progress: Progress | None,
+    batch_size: int,
+    meta: dict[str, Any],
+) -> tuple[int, dict[str, int]]:
+    """Load, index and publish; returns the alleles stored and what was skipped, by reason."""
+    loaded = await _load(reader, writer, progress, batch_size)
+    indexing = time.monotonic()
+    await writer.build_indexes()
+    log.info("indexes built", extra={"seconds": round(time.monotonic() - indexing, 1)})
+    skipped = dict(reader.stats.skipped)
+    if loaded.duplicates:
+        skipped["duplicate allele (first record kept)"] = loaded.duplicates
+    alleles = reader.stats.alleles - loaded.duplicates
+    await writer.publish({
+        **meta, "samples": reader.samples, "alleles": alleles,
+        "long_alleles": loaded.long_alleles, "records": reader.stats.records,
+        "counts_source": reader.counts_source, "source_file": reader.path.name,
+        "skipped": skipped,
+    })  # fmt: skip
+    return alleles, skipped
 
 
 @dataclass

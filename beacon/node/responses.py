@@ -9,6 +9,7 @@ from beacon.assemblies import refseq_accession
 from beacon.config import Settings
 from beacon.node.params import CONTROL_KEYS
 from beacon.privacy import Disclosure
+from beacon.query import Allele
 from beacon.results import DatasetHits, DatasetInfo, Granularity, VariantHit
 
 API_VERSION = "v2.0.0"
@@ -148,18 +149,21 @@ def _result_set(hits: DatasetHits, count: int, records: list[dict[str, Any]]) ->
     }
 
 
-def variant_record(hit: VariantHit, dataset: DatasetInfo) -> dict[str, Any]:
-    """One genomicVariation record: a LegacyVariation with a VRS SequenceLocation (0-based)."""
-    allele, counts = hit.allele, hit.counts
-    location = {
+def _location(allele: Allele, assembly: str) -> dict[str, Any]:
+    """A VRS SequenceLocation, interbase (0-based, half-open) on the RefSeq chromosome."""
+    return {
         "type": "SequenceLocation",
-        "sequence_id": f"refseq:{refseq_accession(dataset.assembly, allele.chrom)}",
+        "sequence_id": f"refseq:{refseq_accession(assembly, allele.chrom)}",
         "interval": {
             "type": "SequenceInterval",
             "start": {"type": "Number", "value": allele.start},
             "end": {"type": "Number", "value": allele.end},
         },
     }
+
+
+def _frequency(hit: VariantHit, dataset: DatasetInfo) -> dict[str, Any]:
+    counts = hit.counts
     frequency: dict[str, Any] = {
         "population": dataset.id,
         "alleleFrequency": round(counts.frequency, 8),
@@ -172,32 +176,31 @@ def variant_record(hit: VariantHit, dataset: DatasetInfo) -> dict[str, Any]:
             alleleCountHeterozygous=counts.heterozygous,
             alleleCountHemizygous=counts.hemizygous,
         )
+    source = {"source": dataset.name, "sourceReference": dataset.id, "version": dataset.release}
+    return {**source, "frequencies": [frequency]}
+
+
+def variant_record(hit: VariantHit, dataset: DatasetInfo) -> dict[str, Any]:
+    """One genomicVariation record: a LegacyVariation with a VRS SequenceLocation (0-based)."""
+    allele = hit.allele
+    info = {
+        "countsFrom": dataset.counts_source,
+        "assemblyId": dataset.assembly,
+        "referenceName": allele.chrom,
+    }
+    if allele.symbolic:
+        info["symbolicAllele"] = allele.alt
     record: dict[str, Any] = {
         "variantInternalId": allele.key,
         "variation": {
             "variantType": allele.variant_type,
             "referenceBases": allele.ref,
             "alternateBases": "" if allele.symbolic else allele.alt,
-            "location": location,
+            "location": _location(allele, dataset.assembly),
         },
-        "frequencyInPopulations": [
-            {
-                "source": dataset.name,
-                "sourceReference": dataset.id,
-                "version": dataset.release,
-                "frequencies": [frequency],
-            }
-        ],
-        "variantLevelData": {
-            "info": {
-                "countsFrom": dataset.counts_source,
-                "assemblyId": dataset.assembly,
-                "referenceName": allele.chrom,
-            }
-        },
+        "frequencyInPopulations": [_frequency(hit, dataset)],
+        "variantLevelData": {"info": info},
     }
-    if allele.symbolic:
-        record["variantLevelData"]["info"]["symbolicAllele"] = allele.alt
     if hit.names:
         record["identifiers"] = {"variantAlternativeIds": [{"id": n} for n in hit.names]}
     return record
