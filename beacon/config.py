@@ -63,7 +63,7 @@ class Settings:
     default_limit: int = 10
     max_granularity: Granularity = Granularity.RECORD
     catalog_ttl: float = 1.0
-    cache_entries: int = 10_000
+    cache_alleles: int = 50_000
 
 
 _ENV_INT = {"BEACON_PORT": ("port", 0, 65535)}
@@ -132,8 +132,8 @@ def _from_file(data: dict[str, Any]) -> dict[str, Any]:
         found["data_dir"] = Path(database["data_dir"])
     if "catalog_ttl_seconds" in database:
         found["catalog_ttl"] = float(database["catalog_ttl_seconds"])
-    if "cache_entries" in database:
-        found["cache_entries"] = database["cache_entries"]
+    if "cache_alleles" in database:
+        found["cache_alleles"] = database["cache_alleles"]
     for key in ("max_body_bytes", "max_range_bases", "default_limit"):
         if key in limits:
             found[key] = limits[key]

@@ -111,10 +111,10 @@ def _loadgen(urls: list[str], concurrency: int, requests: int) -> dict[str, floa
     return result
 
 
-def _serve_node(uri: str, cache_entries: int) -> tuple[subprocess.Popen[bytes], int]:
+def _serve_node(uri: str, cache_alleles: int) -> tuple[subprocess.Popen[bytes], int]:
     port = _port()
-    config = OUT / f"node-{cache_entries}.toml"
-    config.write_text(f'[database]\nname = "bench"\ncache_entries = {cache_entries}\n')
+    config = OUT / f"node-{cache_alleles}.toml"
+    config.write_text(f'[database]\nname = "bench"\ncache_alleles = {cache_alleles}\n')
     env = {**os.environ, "BEACON_MONGO_URI": uri, "BEACON_PORT": str(port)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "beacon", "--config", str(config), "serve"],

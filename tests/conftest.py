@@ -90,6 +90,7 @@ def ingest(mongo: AsyncMongoClient[dict[str, Any]], db_name: str) -> Ingest:
     """`await ingest(path, dataset, assembly="GRCh37")` into this test's database."""
 
     async def run(path: Path, dataset: str, assembly: str = "GRCh37", **kw: Any) -> IngestSummary:
+        kw.setdefault("retire_grace", 0.0)
         return await ingest_vcf(mongo[db_name], path, dataset=dataset, assembly=assembly, **kw)
 
     return run

@@ -42,7 +42,7 @@ def test_defaults() -> None:
     assert settings.default_limit == 10
     assert settings.max_granularity is Granularity.RECORD
     assert settings.catalog_ttl == 1.0
-    assert settings.cache_entries == 10_000
+    assert settings.cache_alleles == 50_000
 
 
 def test_settings_are_frozen() -> None:
@@ -90,7 +90,7 @@ port = 6000
 name = "node_a"
 data_dir = "/var/lib/beacon"
 catalog_ttl_seconds = 0
-cache_entries = 0
+cache_alleles = 0
 
 [limits]
 max_body_bytes = 1024
@@ -108,7 +108,7 @@ max_granularity = "count"
         ("db_name", "node_a"),
         ("data_dir", Path("/var/lib/beacon")),
         ("catalog_ttl", 0.0),
-        ("cache_entries", 0),
+        ("cache_alleles", 0),
         ("max_body_bytes", 1024),
         ("max_range_bases", 1),
         ("default_limit", 1000),
@@ -201,7 +201,7 @@ port = 99999
 
 [database]
 name = "has space"
-cache_entries = -1
+cache_alleles = -1
 catalog_ttl_seconds = "soon"
 
 [limits]
@@ -218,7 +218,7 @@ def test_every_schema_problem_reported_at_once(tmp_path: Path) -> None:
         "['prod', 'test', 'dev', 'staging']",
         f"{path}: beacon/id: '-starts-with-dash' has characters that are not allowed",
         f"{path}: beacon/organization: 'name' is a required property",
-        f"{path}: database/cache_entries: -1 is less than the minimum of 0",
+        f"{path}: database/cache_alleles: -1 is less than the minimum of 0",
         f"{path}: database/catalog_ttl_seconds: 'soon' is not of type 'number'",
         f"{path}: database/name: 'has space' has characters that are not allowed",
         f"{path}: limits/default_limit: 0 is less than the minimum of 1",

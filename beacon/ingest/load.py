@@ -23,7 +23,7 @@ from beacon.assemblies import canonical_assembly
 from beacon.errors import IngestError, InvalidRequest
 from beacon.ingest.progress import Progress
 from beacon.ingest.vcf import ReadAllele, VcfReader
-from beacon.store.releases import ReleaseWriter
+from beacon.store.releases import RETIRE_GRACE, ReleaseWriter
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ async def ingest_vcf(
     description: str = "",
     progress: Progress | None = None,
     batch_size: int = BATCH,
+    retire_grace: float = RETIRE_GRACE,
 ) -> IngestSummary:
     """Ingest `path` as the new release of `dataset`; raises IngestError, leaving data untouched."""
     check_dataset_id(dataset)
@@ -111,11 +112,20 @@ async def ingest_vcf(
     reader = VcfReader(path, assembly)
     if progress is not None and progress.total is None:
         progress.total = reader.expected_records
-    writer = ReleaseWriter(db, dataset, uuid.uuid4().hex[:12])
+    writer = ReleaseWriter(db, dataset, uuid.uuid4().hex[:12], retire_grace=retire_grace)
     await writer.open()
     try:
         meta = {"name": name or dataset, "description": description, "assembly": assembly}
-        alleles, skipped = await _write_release(reader, writer, progress, batch_size, meta)
+        alleles, skipped, previous = await _write_release(
+            reader, writer, progress, batch_size, meta
+        )
+        if previous:
+            if progress:
+                progress.note(
+                    f"published; the previous release stays readable for "
+                    f"{retire_grace:.0f} s while queries finish"
+                )
+            await writer.retire(previous)
     except BaseException:
         await asyncio.shield(writer.discard())
         raise
@@ -140,8 +150,9 @@ async def _write_release(
     progress: Progress | None,
     batch_size: int,
     meta: dict[str, Any],
-) -> tuple[int, dict[str, int]]:
-    """Load, index and publish; returns the alleles stored and what was skipped, by reason."""
+) -> tuple[int, dict[str, int], str | None]:
+    """Load, index and publish; returns the alleles stored, what was skipped (by reason) and
+    the collection of the release this one replaced."""
     loaded = await _load(reader, writer, progress, batch_size)
     indexing = time.monotonic()
     await writer.build_indexes()
@@ -150,13 +161,13 @@ async def _write_release(
     if loaded.duplicates:
         skipped["duplicate allele (first record kept)"] = loaded.duplicates
     alleles = reader.stats.alleles - loaded.duplicates
-    await writer.publish({
+    previous = await writer.publish({
         **meta, "samples": reader.samples, "alleles": alleles,
         "long_alleles": loaded.long_alleles, "records": reader.stats.records,
         "counts_source": reader.counts_source, "source_file": reader.path.name,
         "skipped": skipped,
     })  # fmt: skip
-    return alleles, skipped
+    return alleles, skipped, previous
 
 
 @dataclass

@@ -32,6 +32,12 @@ class Progress:
         self.stream.write(f"\r{bar}  {alleles:,} alleles  {rate:,.0f} alleles/s ")
         self.stream.flush()
 
+    def note(self, text: str) -> None:
+        """A line of its own under the bar (terminals only, like the bar)."""
+        if self.enabled:
+            self.stream.write(f"\n{text}")
+            self.stream.flush()
+
     def close(self) -> None:
         if self.enabled:
             self.stream.write("\n")

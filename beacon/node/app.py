@@ -22,7 +22,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
             client,
             settings.db_name,
             catalog_ttl=settings.catalog_ttl,
-            cache_entries=settings.cache_entries,
+            cache_alleles=settings.cache_alleles,
         )
         await store.ping()
         app[STORE] = store

@@ -74,12 +74,8 @@ def error_body(settings: Settings, status: int, message: str) -> dict[str, Any]:
     return {"meta": meta, "error": {"errorCode": status, "errorMessage": message}}
 
 
-def _included(hits: DatasetHits, include: str) -> bool:
-    return (
-        include == "ALL"
-        or (include == "HIT" and hits.exists)
-        or (include == "MISS" and not hits.exists)
-    )
+def _included(found: bool, include: str) -> bool:
+    return include == "ALL" or (include == "HIT" and found) or (include == "MISS" and not found)
 
 
 def variant_answer(
@@ -119,7 +115,7 @@ def _answer(
     records: Any,
 ) -> dict[str, Any]:
     granularity = disclosure.granularity
-    shown = [h for h in disclosure.datasets if _included(h, received.include)]
+    shown = [h for h in disclosure.datasets if _included(count(h) > 0, received.include)]
     exists = any(count(h) > 0 for h in disclosure.datasets)
     body: dict[str, Any] = {
         "meta": query_meta(settings, received, granularity, schema),

@@ -96,10 +96,12 @@ def query_filters(query: AlleleQuery, has_long: bool = True) -> list[dict[str, A
 
 
 class _Lru:
-    """A small bounded LRU of search results; keys include the release, so it never goes stale."""
+    """Search results by (release, query), bounded by the alleles held, not by entries: one wide
+    range can hold hundreds. Keys include the release, so an entry never goes stale."""
 
-    def __init__(self, size: int) -> None:
-        self._size = size
+    def __init__(self, max_alleles: int) -> None:
+        self._max = max_alleles
+        self._held = 0
         self._items: OrderedDict[tuple[str, str, bool], tuple[list[Doc], int | None]] = (
             OrderedDict()
         )
@@ -111,12 +113,14 @@ class _Lru:
         return value
 
     def put(self, key: tuple[str, str, bool], value: tuple[list[Doc], int | None]) -> None:
-        if self._size <= 0:
+        weight = max(len(value[0]), 1)
+        if weight > self._max or key in self._items:
             return
         self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
+        self._held += weight
+        while self._held > self._max:
+            _, dropped = self._items.popitem(last=False)
+            self._held -= max(len(dropped[0]), 1)
 
 
 class MongoStore:
@@ -128,15 +132,13 @@ class MongoStore:
         db_name: str,
         *,
         catalog_ttl: float = 1.0,
-        cache_entries: int = 10_000,
-        cache_max_hits: int = 500,
+        cache_alleles: int = 50_000,
     ) -> None:
         self.client = client
         self.db: AsyncDatabase[dict[str, Any]] = client[db_name]
         self._catalog_ttl = catalog_ttl
         self._catalog: tuple[float, list[DatasetInfo]] | None = None
-        self._cache = _Lru(cache_entries)
-        self._cache_max_hits = cache_max_hits
+        self._cache = _Lru(cache_alleles)
 
     async def ping(self) -> None:
         try:
@@ -179,8 +181,7 @@ class MongoStore:
         cached = self._cache.get(key)
         if cached is None:
             cached = await self._fetch(query, ds, individuals)
-            if len(cached[0]) <= self._cache_max_hits:
-                self._cache.put(key, cached)
+            self._cache.put(key, cached)
         docs, carrier_count = cached
         page = tuple(hit_of(doc) for doc in docs[skip : skip + limit]) if limit else ()
         return DatasetHits(ds, len(docs), page, carrier_count)
@@ -203,13 +204,12 @@ class MongoStore:
                     docs.extend(await collection.find(flt, projection).to_list(None))
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
-        docs = [doc for doc in docs if query.matches(allele_of(doc))]
+        docs = [doc for doc in docs if doc["ac"] > 0 and query.matches(allele_of(doc))]
         docs.sort(key=lambda d: (d["start"], d["end"], d["ref"], d["alt"]))
-        if not individuals:
+        if not individuals or ds.counts_source != "genotypes":
             return docs, None
-        if ds.counts_source != "genotypes":
-            return docs, None
-        return docs, carriers.union_count((d["car"] for d in docs if d.get("car")), ds.samples)
+        blobs = [doc.pop("car") for doc in docs if doc.get("car")]  # never kept in the cache
+        return docs, carriers.union_count(blobs, ds.samples)
 
     async def variant(self, key: str, datasets: list[DatasetInfo]) -> list[DatasetHits]:
         found = []
@@ -218,6 +218,6 @@ class MongoStore:
                 doc = await self.db[ds.collection].find_one({"_id": key}, {"car": 0})
             except PyMongoError as exc:
                 raise _unavailable(exc) from exc
-            page = (hit_of(doc),) if doc else ()
+            page = (hit_of(doc),) if doc and doc["ac"] > 0 else ()
             found.append(DatasetHits(ds, len(page), page))
         return found

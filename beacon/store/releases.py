@@ -2,12 +2,15 @@
 
 A release is written into its own collection while the previous release keeps answering. Only
 after every allele and the indexes are in place does one catalog update point the dataset at it.
-An ingest killed half-way leaves an unpublished collection and a stale lock; the next ingest of
-that dataset takes the lock over and drops such leftovers.
+The previous release is then retired, not dropped: nodes read the catalog through a short cache
+(the config allows at most 5 s) and queries may be in flight, so it is dropped only after
+`retire_grace` seconds. An ingest killed half-way leaves an unpublished collection and a stale
+lock; the next ingest of that dataset takes the lock over and drops such leftovers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -17,7 +20,7 @@ from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from beacon.errors import IngestError
 from beacon.store.embedded import pid_alive
@@ -26,11 +29,14 @@ from beacon.store.mongo import CATALOG, INDEX_NAME, release_collection
 log = logging.getLogger(__name__)
 
 LOCKS = "ingest_locks"
+RETIRE_GRACE = 10.0
+"""Seconds a replaced release keeps answering; must exceed the node's catalog cache lifetime."""
+HEARTBEAT = 10.0
 DUPLICATE_KEY = 11000
 
 
 class ReleaseWriter:
-    """Writes release `release` of `dataset`; use `open()` first and `publish()` or `discard()`."""
+    """Writes release `release` of `dataset`; `open()` first, then `publish()` or `discard()`."""
 
     def __init__(
         self,
@@ -39,32 +45,37 @@ class ReleaseWriter:
         release: str,
         *,
         stale_after: float = 120.0,
+        retire_grace: float = RETIRE_GRACE,
     ) -> None:
         self.db = db
         self.dataset = dataset
         self.release = release
         self.collection = release_collection(dataset, release)
         self._stale_after = stale_after
-        self._last_beat = 0.0
+        self._retire_grace = retire_grace
+        self._beat: asyncio.Task[None] | None = None
+        self._lost = False
+        self._published = False
 
     async def open(self) -> None:
-        """Take the dataset's ingest lock and drop leftovers of killed ingests."""
-        await self._lock()
+        """Take the dataset's ingest lock, keep it alive, and drop leftovers of killed ingests."""
+        for attempt in range(3):
+            if await self._lock(last=attempt == 2):
+                break
+        self._beat = asyncio.create_task(self._keep_lock())
         await self._drop_leftovers()
 
-    async def _lock(self) -> None:
-        mine = {
-            "_id": self.dataset,
-            "owner": self.release,
-            "heartbeat": time.time(),
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-        }
+    async def _lock(self, *, last: bool) -> bool:
+        """True when taken; False when the holder just left (try again)."""
+        mine = {"_id": self.dataset, "owner": self.release, "heartbeat": time.time(),
+                "pid": os.getpid(), "host": socket.gethostname()}  # fmt: skip
         try:
             await self.db[LOCKS].insert_one(mine)
-            return
+            return True
         except DuplicateKeyError:
             held = await self.db[LOCKS].find_one({"_id": self.dataset})
+        if held is None and not last:
+            return False
         if held and not self._stale(held):
             raise IngestError(
                 f"another ingest of dataset {self.dataset!r} is running "
@@ -75,6 +86,7 @@ class ReleaseWriter:
         if taken.modified_count != 1:
             raise IngestError(f"another ingest of dataset {self.dataset!r} just started")
         log.warning("took over the stale ingest lock", extra={"dataset": self.dataset})
+        return True
 
     def _stale(self, held: dict[str, Any]) -> bool:
         """A lock is stale when its ingest died on this host, or stopped beating elsewhere."""
@@ -82,17 +94,36 @@ class ReleaseWriter:
             return True
         return time.time() - float(held.get("heartbeat", 0)) >= self._stale_after
 
+    async def _keep_lock(self) -> None:
+        """Beat for the whole ingest (bulk load, index build, publish), not only between inserts."""
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            result = await self.db[LOCKS].update_one(
+                {"_id": self.dataset, "owner": self.release}, {"$set": {"heartbeat": time.time()}}
+            )
+            if result.matched_count != 1:
+                self._lost = True
+                return
+
+    def _check_lock(self) -> None:
+        if self._lost:
+            raise IngestError(f"lost the ingest lock of dataset {self.dataset!r} to another ingest")
+
     async def _drop_leftovers(self) -> None:
-        current = await self.db[CATALOG].find_one({"_id": self.dataset})
-        keep = {current.get("collection")} if current else set()
+        current = await self.db[CATALOG].find_one({"_id": self.dataset}) or {}
+        keep = {current.get("collection"), self.collection}
+        retired = current.get("retired") or {}
+        if time.time() - float(retired.get("at", 0)) < self._retire_grace:
+            keep.add(retired.get("collection"))
         prefix = release_collection(self.dataset, "")
         for name in await self.db.list_collection_names():
-            if name.startswith(prefix) and name not in keep and name != self.collection:
-                log.info("dropping leftover of an unfinished ingest", extra={"collection": name})
+            if name.startswith(prefix) and name not in keep:
+                log.info("dropping leftover release", extra={"collection": name})
                 await self.db.drop_collection(name)
 
     async def insert(self, docs: list[dict[str, Any]]) -> int:
         """Insert alleles; returns how many were duplicates of ones already written (kept first)."""
+        self._check_lock()
         unique: dict[str, dict[str, Any]] = {}
         for doc in docs:
             unique.setdefault(doc["_id"], doc)
@@ -104,19 +135,7 @@ class ReleaseWriter:
             if any(err.get("code") != DUPLICATE_KEY for err in errors):
                 raise
             duplicates += len(errors)
-        await self._heartbeat()
         return duplicates
-
-    async def _heartbeat(self) -> None:
-        now = time.time()
-        if now - self._last_beat < 10:
-            return
-        self._last_beat = now
-        result = await self.db[LOCKS].update_one(
-            {"_id": self.dataset, "owner": self.release}, {"$set": {"heartbeat": now}}
-        )
-        if result.matched_count != 1:
-            raise IngestError(f"lost the ingest lock of dataset {self.dataset!r} to another ingest")
 
     async def build_indexes(self) -> None:
         """Built after the bulk load: one pass instead of one index update per insert."""
@@ -124,31 +143,53 @@ class ReleaseWriter:
             [("chrom", ASCENDING), ("long", ASCENDING), ("start", ASCENDING)], name=INDEX_NAME
         )
 
-    async def publish(self, meta: dict[str, Any]) -> None:
-        """Point the dataset at this release (one atomic update), then drop the old release."""
-        previous = await self.db[CATALOG].find_one({"_id": self.dataset})
+    async def publish(self, meta: dict[str, Any]) -> str | None:
+        """Point the dataset at this release (one atomic update); returns the replaced release's
+        collection, to pass to `retire()`.
+
+        Raises IngestError, publishing nothing, if the lock was lost. Once published, nothing
+        that fails afterwards (unlocking, dropping the old release) undoes it: it is logged and
+        the next ingest cleans up.
+        """
+        self._check_lock()
+        if await self.db[LOCKS].find_one({"_id": self.dataset, "owner": self.release}) is None:
+            raise IngestError(f"lost the ingest lock of dataset {self.dataset!r} to another ingest")
+        previous = (await self.db[CATALOG].find_one({"_id": self.dataset}) or {}).get("collection")
         now = datetime.now(UTC).isoformat(timespec="seconds")
+        retiring = {"retired": {"collection": previous, "at": time.time()}} if previous else {}
         await self.db[CATALOG].update_one(
             {"_id": self.dataset},
-            {
-                "$set": {
-                    **meta,
-                    "release": self.release,
-                    "collection": self.collection,
-                    "updated": now,
-                },
-                "$setOnInsert": {"created": now},
-            },
+            {"$set": {**meta, **retiring, "release": self.release, "collection": self.collection,
+                      "updated": now},
+             "$setOnInsert": {"created": now}},
             upsert=True,
-        )
-        await self._unlock()
-        if previous and previous.get("collection") not in (None, self.collection):
-            await self.db.drop_collection(previous["collection"])
+        )  # fmt: skip
+        self._published = True
+        await self._release_lock()
+        return previous if previous != self.collection else None
+
+    async def retire(self, previous: str) -> None:
+        """Drop the replaced release once queries that may still read it are done."""
+        await asyncio.sleep(self._retire_grace)
+        try:
+            await self.db.drop_collection(previous)
+            await self.db[CATALOG].update_one(
+                {"_id": self.dataset, "retired.collection": previous}, {"$unset": {"retired": ""}}
+            )
+        except PyMongoError as exc:
+            log.warning("could not drop the previous release; the next ingest will: %s", exc)
 
     async def discard(self) -> None:
-        """Drop this unpublished release and give the lock back; the old release stays."""
-        await self.db.drop_collection(self.collection)
-        await self._unlock()
+        """Drop this release unless it was published, and give the lock back."""
+        if not self._published:
+            await self.db.drop_collection(self.collection)
+        await self._release_lock()
 
-    async def _unlock(self) -> None:
-        await self.db[LOCKS].delete_one({"_id": self.dataset, "owner": self.release})
+    async def _release_lock(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
+        try:
+            await self.db[LOCKS].delete_one({"_id": self.dataset, "owner": self.release})
+        except PyMongoError as exc:
+            log.warning("could not release the ingest lock; it goes stale by itself: %s", exc)

@@ -213,3 +213,16 @@ async def test_carriers_in_a_real_file(
         node, referenceName="1", start=start, end=end, requestedGranularity="count"
     )
     assert counts(body) == {"chr1": expected}
+
+
+async def test_hit_lists_only_datasets_whose_count_is_shown_positive(
+    node: Any, ingest: Any, tmp_path: Path
+) -> None:
+    """The sites-only dataset has the allele but no countable carriers: not a HIT here."""
+    await ingest(write_vcf(tmp_path / "cohort.vcf", COHORT), "cohort")
+    await ingest(write_vcf(tmp_path / "sites.vcf", SITES_ONLY, samples=[]), "sites")
+    query = {"referenceName": "1", "start": 99, "end": 100, "requestedGranularity": "count"}
+    hit = await individuals(node, **query, includeResultsetResponses="HIT")
+    miss = await individuals(node, **query, includeResultsetResponses="MISS")
+    assert [s["id"] for s in hit["response"]["resultSets"]] == ["cohort"]
+    assert [s["id"] for s in miss["response"]["resultSets"]] == ["sites"]
