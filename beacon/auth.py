@@ -6,6 +6,7 @@ caller is anonymous and a bearer token is neither trusted nor required.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -21,6 +22,6 @@ class Principal:
 ANONYMOUS = Principal()
 
 
-def principal_of(headers: dict[str, str]) -> Principal:
+def principal_of(headers: Mapping[str, str]) -> Principal:
     """The caller behind these request headers (anonymous until tokens are verified)."""
     return ANONYMOUS

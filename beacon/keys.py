@@ -6,8 +6,8 @@ from aiohttp import web
 
 from beacon.config import Settings
 from beacon.schemas import Validators
-from beacon.store.mongo import MongoStore
+from beacon.store import VariantStore
 
 SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", MongoStore)
+STORE = web.AppKey("store", VariantStore)
 VALIDATORS = web.AppKey("validators", Validators)

@@ -102,7 +102,7 @@ async def _query_and_search(
 def _disclose(
     request: web.Request, received: Received, found: list[DatasetHits], ceiling: Granularity
 ) -> Disclosure:
-    principal = principal_of(dict(request.headers))
+    principal = principal_of(request.headers)
     return disclose(found, principal=principal, requested=received.granularity, ceiling=ceiling)
 
 

@@ -11,6 +11,10 @@ from beacon.results import DatasetHits, DatasetInfo
 class VariantStore(Protocol):
     """What the node needs from storage; every method may raise StoreUnavailable."""
 
+    async def ping(self) -> None:
+        """Raises StoreUnavailable when the database does not answer."""
+        ...
+
     async def datasets(self) -> list[DatasetInfo]:
         """Every dataset that has a published release."""
         ...

@@ -158,10 +158,6 @@ class MongoStore:
         self._catalog = (now, found)
         return found
 
-    def forget_catalog(self) -> None:
-        """Drop the cached catalog so the next read sees a just-published release."""
-        self._catalog = None
-
     async def search(
         self,
         query: AlleleQuery,
@@ -171,13 +167,22 @@ class MongoStore:
         limit: int,
         individuals: bool,
     ) -> list[DatasetHits]:
-        searches = (self._search_one(query, ds, skip, limit, individuals) for ds in datasets)
+        canonical = query.canonical()  # once per request, not once per dataset
+        searches = (
+            self._search_one(query, canonical, ds, skip, limit, individuals) for ds in datasets
+        )
         return list(await asyncio.gather(*searches))
 
     async def _search_one(
-        self, query: AlleleQuery, ds: DatasetInfo, skip: int, limit: int, individuals: bool
+        self,
+        query: AlleleQuery,
+        canonical: str,
+        ds: DatasetInfo,
+        skip: int,
+        limit: int,
+        individuals: bool,
     ) -> DatasetHits:
-        key = (ds.release, query.canonical(), individuals)
+        key = (ds.release, canonical, individuals)
         cached = self._cache.get(key)
         if cached is None:
             cached = await self._fetch(query, ds, individuals)
