@@ -18,6 +18,11 @@ class Principal:
     def anonymous(self) -> bool:
         return self.subject is None
 
+    @property
+    def tier(self) -> str:
+        """The access tier answers are shaped for (and cached under); PUBLIC until tokens count."""
+        return "PUBLIC"
+
 
 ANONYMOUS = Principal()
 

@@ -7,11 +7,12 @@ import asyncio
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import web
 
-from beacon.config import Settings, load_settings
+from beacon.config import Settings, load_network, load_settings
 from beacon.errors import BeaconError, ConfigError, IngestError
 from beacon.ingest.load import IngestSummary, ingest_vcf
 from beacon.ingest.progress import Progress
@@ -37,6 +38,28 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         print=lambda _: print(
             f"Beacon node on http://{settings.host}:{settings.port}/", file=sys.stderr
+        ),
+    )
+    return 0
+
+
+def aggregate(args: argparse.Namespace) -> int:
+    from beacon.aggregator.app import create_aggregator_app
+
+    if args.config is None:
+        raise ConfigError(["beacon aggregate needs --config network.toml (its member beacons)"])
+    settings, network = load_network(os.environ, args.config)
+    overrides = {k: getattr(args, k) for k in ("host", "port") if getattr(args, k, None)}
+    settings = replace(settings, **overrides)
+    app = create_aggregator_app(settings, network, args.config, reload_on_sighup=True)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=lambda _: print(
+            f"Beacon aggregator over {len(network.members)} members on "
+            f"http://{settings.host}:{settings.port}/",
+            file=sys.stderr,
         ),
     )
     return 0
@@ -111,6 +134,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     run.set_defaults(func=serve)
+    network = commands.add_parser(
+        "aggregate", help="run an aggregator over member beacons (--config network.toml)"
+    )
+    network.add_argument("--host")
+    network.add_argument("--port", type=int)
+    network.set_defaults(func=aggregate)
     load = commands.add_parser("ingest", help="load a VCF as a dataset (replaces it atomically)")
     load.add_argument("vcf", type=Path)
     load.add_argument("--dataset", required=True, help="dataset id")

@@ -76,10 +76,16 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
     errors: list[str] = []
     if path:
         try:
-            data = _read_file(path)
+            data = _read_file(path, "config")
         except ConfigError as exc:
             errors.extend(exc.problems)
-    found: dict[str, Any] = _from_file(data)
+    settings = _settings(environ, _from_file(data), errors)
+    if errors:
+        raise ConfigError(errors)
+    return settings
+
+
+def _settings(environ: Mapping[str, str], found: dict[str, Any], errors: list[str]) -> Settings:
     for var, name in _ENV_STR.items():
         if environ.get(var):
             found[name] = environ[var]
@@ -96,19 +102,17 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
         found["mongo_uri"] = Secret(environ["BEACON_MONGO_URI"])
     if environ.get("BEACON_DATA_DIR"):
         found["data_dir"] = Path(environ["BEACON_DATA_DIR"])
-    if errors:
-        raise ConfigError(errors)
     return Settings(**found)
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_file(path: Path, schema: str) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text())
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML ({exc})"]) from exc
-    found = problems(compile_schema("config"), data)
+    found = problems(compile_schema(schema), data)
     if found:
         raise ConfigError([f"{path}: {problem}" for problem in found])
     return data
@@ -140,3 +144,111 @@ def _from_file(data: dict[str, Any]) -> dict[str, Any]:
     if "max_granularity" in limits:
         found["max_granularity"] = Granularity.parse(limits["max_granularity"])
     return found
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member beacon of the network, as the operator configured it."""
+
+    id: str
+    country: str
+    name: str
+    url: str
+    timeout: float = 3.0
+    token: Secret | None = None
+
+    @property
+    def base(self) -> str:
+        return self.url.rstrip("/")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The aggregator's members and how it treats them; reloaded as a whole, never in part."""
+
+    members: tuple[Member, ...]
+    deadline: float = 5.0
+    k: int = 5
+    cache_entries: int = 10_000
+    cache_ttl: float = 300.0
+    versions_max_age: float = 1.0
+    refresh: float = 60.0
+    max_member_bytes: int = 5 * 1024 * 1024
+    failures_to_open: int = 5
+    probe_after: float = 30.0
+    connections_per_member: int = 32
+    token: Secret | None = None
+
+
+AGGREGATOR_PORT = 5060
+_NETWORK_KEYS = {
+    "deadline_seconds": "deadline",
+    "k": "k",
+    "cache_entries": "cache_entries",
+    "cache_ttl_seconds": "cache_ttl",
+    "versions_max_age_seconds": "versions_max_age",
+    "refresh_seconds": "refresh",
+    "max_member_bytes": "max_member_bytes",
+    "failures_to_open": "failures_to_open",
+    "probe_after_seconds": "probe_after",
+    "connections_per_member": "connections_per_member",
+}
+
+
+def load_network(environ: Mapping[str, str], path: Path) -> tuple[Settings, NetworkConfig]:
+    """The aggregator's settings and members from its TOML file (schemas/network.json).
+
+    Raises ConfigError listing every problem: schema violations, duplicate member ids or URLs,
+    tokens whose variable is unset or whose file is unreadable.
+    """
+    errors: list[str] = []
+    try:
+        data = _read_file(path, "network")
+    except ConfigError as exc:
+        raise ConfigError(exc.problems) from None
+    found = _from_file(data)
+    found.setdefault("port", AGGREGATOR_PORT)
+    found.setdefault("max_granularity", Granularity.COUNT)
+    settings = _settings(environ, found, errors)
+    section = data.get("network", {})
+    options: dict[str, Any] = {v: section[k] for k, v in _NETWORK_KEYS.items() if k in section}
+    options["token"] = _token(environ, section, "[network]", path.parent, errors)
+    members = []
+    for index, entry in enumerate(data["members"]):
+        where = f"members[{index}] ({entry['id']})"
+        token = _token(environ, entry, where, path.parent, errors)
+        fields = {k: entry[k] for k in ("id", "country", "name", "url")}
+        members.append(Member(**fields, timeout=entry.get("timeout_seconds", 3.0), token=token))
+    for label, values in (("id", [m.id for m in members]), ("url", [m.base for m in members])):
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        errors += [f"{path}: member {label} {v!r} is given more than once" for v in repeated]
+    if errors:
+        raise ConfigError(errors)
+    return settings, NetworkConfig(members=tuple(members), **options)
+
+
+def _token(
+    environ: Mapping[str, str], entry: Mapping[str, Any], where: str, base: Path, errors: list[str]
+) -> Secret | None:
+    """A bearer token from an environment variable or a file, never from the config itself."""
+    if "token_env" in entry and "token_file" in entry:
+        errors.append(f"{where}: give token_env or token_file, not both")
+        return None
+    if "token_env" in entry:
+        value = environ.get(entry["token_env"], "").strip()
+        if not value:
+            errors.append(f"{where}: environment variable {entry['token_env']} is not set")
+            return None
+        return Secret(value)
+    if "token_file" in entry:
+        file = base / entry["token_file"]
+        try:
+            value = file.read_text().strip()
+        except OSError as exc:
+            errors.append(f"{where}: cannot read token_file {file} ({exc.strerror})")
+            return None
+        if not value:
+            errors.append(f"{where}: token_file {file} is empty")
+            return None
+        return Secret(value)
+    return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from beacon.aggregator.fanout import FanOut
+from beacon.aggregator.registry import Registry
 from beacon.config import Settings
 from beacon.schemas import Validators
 from beacon.store import VariantStore
@@ -11,3 +13,5 @@ from beacon.store import VariantStore
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", VariantStore)
 VALIDATORS = web.AppKey("validators", Validators)
+REGISTRY = web.AppKey("registry", Registry)
+FANOUT = web.AppKey("fanout", FanOut)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -18,10 +19,19 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+def _registry() -> Registry[Any]:
+    """Every schema of ours under its `$id`, so one may `$ref` another (`beacon:config#/...`)."""
+    resources = []
+    for path in sorted(SCHEMA_DIR.glob("*.json")):
+        contents = json.loads(path.read_text())
+        resources.append((contents["$id"], Resource.from_contents(contents)))
+    return Registry().with_resources(resources)
+
+
 def compile_schema(name: str) -> Draft202012Validator:
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return Draft202012Validator(schema, registry=_registry())
 
 
 def problems(validator: Draft202012Validator, instance: Any) -> list[str]:
@@ -48,7 +58,11 @@ class Validators:
     """Compiled validators the apps use on every request."""
 
     request: Draft202012Validator
+    member_answer: Draft202012Validator
 
     @classmethod
     def load(cls) -> Validators:
-        return cls(request=compile_schema("g_variants_request"))
+        return cls(
+            request=compile_schema("g_variants_request"),
+            member_answer=compile_schema("member_answer"),
+        )

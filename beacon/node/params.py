@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,8 @@ from multidict import MultiMapping
 from beacon.errors import InvalidRequest, UnsupportedMediaType
 from beacon.schemas import Validators, problems
 
+VARIANT_ID = re.compile(r"^[A-Za-z0-9_.<>:-]{1,200}$")
+"""What a `/g_variants/{id}` id may look like (our allele keys, and other beacons' ids)."""
 _INT_LISTS = ("start", "end")
 _STR_LISTS = ("datasetIds", "filters")
 _INTS = ("variantMinLength", "variantMaxLength", "skip", "limit")
@@ -175,3 +178,33 @@ def _whole(value: Any) -> Any:
     if isinstance(value, list):
         return [int(v) for v in value]
     return int(value)
+
+
+async def read_params(request: web.Request, validators: Validators) -> dict[str, Any]:
+    """A query request's parameters, from its body (POST) or its query string (GET), validated."""
+    if request.method == "POST":
+        params = await from_body(request)
+    else:
+        params = from_query_string(request.query)
+    return validated(params, validators)
+
+
+_SINGLE_VARIANT_KEYS = {
+    "requestedGranularity",
+    "datasetIds",
+    "includeResultsetResponses",
+    "testMode",
+    "skip",
+    "limit",
+}
+
+
+def single_variant_params(query: MultiMapping[str], validators: Validators) -> dict[str, Any]:
+    """Parameters of `/g_variants/{id}`: only those that steer the answer."""
+    params = validated(from_query_string(query), validators)
+    if set(params) - _SINGLE_VARIANT_KEYS:
+        raise InvalidRequest(
+            "a single-variant request takes only requestedGranularity, "
+            "datasetIds, includeResultsetResponses, testMode, skip and limit"
+        )
+    return params

@@ -29,6 +29,18 @@ class Received:
     limit: int
     test_mode: bool
 
+    @classmethod
+    def of(cls, params: dict[str, Any], default_limit: int) -> Received:
+        """From validated flat parameters; unset ones take the spec's defaults."""
+        return cls(
+            params=params,
+            granularity=Granularity.parse(params.get("requestedGranularity", "boolean")),
+            include=params.get("includeResultsetResponses", "HIT"),
+            skip=params.get("skip", 0),
+            limit=params.get("limit") or default_limit,
+            test_mode=bool(params.get("testMode", False)),
+        )
+
 
 def informational_meta(settings: Settings, schemas: list[dict[str, str]]) -> dict[str, Any]:
     return {"beaconId": settings.info.id, "apiVersion": API_VERSION, "returnedSchemas": schemas}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
@@ -12,7 +11,7 @@ from beacon.errors import InvalidRequest, NotFound
 from beacon.keys import SETTINGS, STORE, VALIDATORS
 from beacon.node import framework
 from beacon.node.openapi import openapi_document
-from beacon.node.params import from_body, from_query_string, validated
+from beacon.node.params import VARIANT_ID, read_params, single_variant_params
 from beacon.node.responses import (
     DATASET_SCHEMA,
     Received,
@@ -26,8 +25,6 @@ from beacon.privacy import Disclosure, disclose
 from beacon.query import AlleleQuery, parse_query
 from beacon.results import DatasetHits, DatasetInfo, Granularity
 
-_VARIANT_ID = re.compile(r"^[A-Za-z0-9_.<>:-]{1,200}$")
-
 
 def _json(body: dict[str, Any]) -> web.Response:
     return web.json_response(body)
@@ -38,24 +35,11 @@ def _root(request: web.Request) -> str:
 
 
 async def _params(request: web.Request) -> dict[str, Any]:
-    if request.method == "POST":
-        params = await from_body(request)
-    else:
-        params = from_query_string(request.query)
-    return validated(params, request.app[VALIDATORS])
+    return await read_params(request, request.app[VALIDATORS])
 
 
 def _received(request: web.Request, params: dict[str, Any]) -> Received:
-    settings = request.app[SETTINGS]
-    limit = params.get("limit") or settings.default_limit
-    return Received(
-        params=params,
-        granularity=Granularity.parse(params.get("requestedGranularity", "boolean")),
-        include=params.get("includeResultsetResponses", "HIT"),
-        skip=params.get("skip", 0),
-        limit=limit,
-        test_mode=bool(params.get("testMode", False)),
-    )
+    return Received.of(params, request.app[SETTINGS].default_limit)
 
 
 async def _datasets(
@@ -131,21 +115,9 @@ async def individuals(request: web.Request) -> web.Response:
 async def g_variant_by_id(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     key = request.match_info["id"]
-    if not _VARIANT_ID.match(key):
+    if not VARIANT_ID.match(key):
         raise InvalidRequest("malformed variant id")
-    params = validated(from_query_string(request.query), request.app[VALIDATORS])
-    if set(params) - {
-        "requestedGranularity",
-        "datasetIds",
-        "includeResultsetResponses",
-        "testMode",
-        "skip",
-        "limit",
-    }:
-        raise InvalidRequest(
-            "a single-variant request takes only requestedGranularity, "
-            "datasetIds, includeResultsetResponses, testMode, skip and limit"
-        )
+    params = single_variant_params(request.query, request.app[VALIDATORS])
     received = _received(request, {"requestedGranularity": "record", **params})
     datasets = await _datasets(request, params, None)
     found = (

@@ -1,0 +1,110 @@
+"""The aggregator's one app factory, used by `beacon aggregate`, the demo and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from beacon.aggregator.cache import AnswerCache
+from beacon.aggregator.fanout import FanOut
+from beacon.aggregator.registry import Registry
+from beacon.aggregator.routes import add_routes
+from beacon.config import NetworkConfig, Settings
+from beacon.keys import FANOUT, REGISTRY, SETTINGS, VALIDATORS
+from beacon.node.middleware import error_middleware
+from beacon.schemas import Validators
+
+log = logging.getLogger(__name__)
+
+_TICK = 1.0
+"""Seconds between checks of the config file and of the refresh schedule."""
+
+
+async def _refresh_all(registry: Registry, session: aiohttp.ClientSession) -> None:
+    await asyncio.gather(*(registry.refresh(session, state) for state in registry.states()))
+
+
+async def _maintain(registry: Registry, session: aiohttp.ClientSession) -> None:
+    """Reload the config when its file changes; re-read every member's description regularly."""
+    loop = asyncio.get_running_loop()
+    last = loop.time()
+    while True:
+        await asyncio.sleep(_TICK)
+        if (
+            registry.changed_on_disk() and registry.reload()
+        ) or loop.time() - last >= registry.network.refresh:
+            await _refresh_all(registry, session)
+            last = loop.time()
+
+
+async def _network_ctx(app: web.Application) -> AsyncIterator[None]:
+    registry = app[REGISTRY]
+    network = registry.network
+    connector = aiohttp.TCPConnector(
+        limit=network.connections_per_member * max(8, len(network.members)),
+        limit_per_host=network.connections_per_member,
+        ttl_dns_cache=300,
+    )
+    # Per-call limits are set by each call; this is only the backstop.
+    timeout = aiohttp.ClientTimeout(total=120, sock_connect=10)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        app[FANOUT] = FanOut(
+            session,
+            registry,
+            AnswerCache(network.cache_entries, network.cache_ttl),
+            app[VALIDATORS],
+        )
+        with contextlib.suppress(TimeoutError):
+            # Endpoints and datasets help the first queries, but a dead member must not stall
+            # start-up: queries work without them (standard paths, no caching).
+            await asyncio.wait_for(
+                asyncio.shield(_refresh_all(registry, session)), min(network.deadline, 5.0)
+            )
+        maintainer = asyncio.create_task(_maintain(registry, session))
+        yield
+        maintainer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await maintainer
+
+
+async def _sighup_ctx(app: web.Application) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, app[REGISTRY].reload)
+    yield
+    loop.remove_signal_handler(signal.SIGHUP)
+
+
+def create_aggregator_app(
+    settings: Settings,
+    network: NetworkConfig,
+    config_path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    reload_on_sighup: bool = False,
+) -> web.Application:
+    """An aggregator over `network`'s members; `config_path` is watched and reloaded on change.
+
+    `environ` resolves members' `token_env` on reload (default: the process environment).
+    """
+    line_limit = max(8190, settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=settings.max_body_bytes,
+        handler_args={"max_line_size": line_limit},
+    )
+    app[SETTINGS] = settings
+    app[VALIDATORS] = Validators.load()
+    app[REGISTRY] = Registry(network, config_path, os.environ if environ is None else environ)
+    app.cleanup_ctx.append(_network_ctx)
+    if reload_on_sighup:
+        app.cleanup_ctx.append(_sighup_ctx)
+    add_routes(app)
+    return app

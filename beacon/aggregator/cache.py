@@ -1,0 +1,60 @@
+"""Members' answers kept for reuse, keyed so that a re-ingest at a member is never served stale.
+
+A key holds the member (id and URL), the datasets and versions it had when it answered, the
+caller's access tier and the canonical request: a new release at the member changes its versions,
+so the old entries are simply never looked up again (and age out).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Versions = tuple[tuple[str, str], ...]
+"""(dataset id, version) pairs of one member, sorted."""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKey:
+    member: str
+    url: str
+    versions: Versions
+    tier: str
+    request: str
+
+
+class AnswerCache:
+    """A bounded LRU of validated member bodies with a time to live (entries=0 disables it)."""
+
+    def __init__(
+        self, entries: int, ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._entries = entries
+        self._ttl = ttl
+        self._clock = clock
+        self._items: OrderedDict[CacheKey, tuple[float, dict[str, Any]]] = OrderedDict()
+
+    def get(self, key: CacheKey) -> dict[str, Any] | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        stored, body = item
+        if self._clock() - stored > self._ttl:
+            del self._items[key]
+            return None
+        self._items.move_to_end(key)
+        return body
+
+    def put(self, key: CacheKey, body: dict[str, Any]) -> None:
+        if self._entries <= 0 or not key.versions:
+            return  # a member whose versions are unknown is never cached
+        self._items[key] = (self._clock(), body)
+        self._items.move_to_end(key)
+        while len(self._items) > self._entries:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -1,0 +1,157 @@
+"""Ask every member at once; return each one's outcome when all answered or the deadline passed.
+
+Every member runs in its own task bounded by min(its timeout, what is left of the deadline), so
+the slowest member costs the answer nothing beyond the deadline, and every outcome is a value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from beacon.aggregator.cache import AnswerCache, CacheKey
+from beacon.aggregator.merge import inconsistency
+from beacon.aggregator.outcomes import Answered, Failed, Outcome, Status
+from beacon.aggregator.registry import MemberState, Registry
+from beacon.aggregator.transport import fetch_json
+from beacon.results import Granularity
+from beacon.schemas import Validators, problems
+
+_GRACE = 0.25
+"""Seconds past the deadline after which a member task that has not ended is abandoned."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRequest:
+    """One caller's request as every member receives it.
+
+    `entry` is `g_variants` or `individuals` (POST `body`), or `variant` (GET `variant_id` with
+    `params`). `canonical` identifies the request for the cache; `dataset_ids`, when given, are
+    narrowed to each member's own datasets.
+    """
+
+    entry: str
+    granularity: Granularity
+    canonical: str
+    tier: str
+    body: dict[str, Any] | None = None
+    params: dict[str, str] | None = None
+    variant_id: str = ""
+    dataset_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """What a fan-out needs: the app's one session, the registry, the cache, the validators."""
+
+    session: aiohttp.ClientSession
+    registry: Registry
+    cache: AnswerCache
+    validators: Validators
+
+    async def ask_all(self, request: MemberRequest, request_id: str = "") -> list[Outcome]:
+        """Every member's outcome, in configuration order, within the network deadline."""
+        network = self.registry.network
+        states = self.registry.states()
+        deadline = time.monotonic() + network.deadline
+        tasks = [
+            asyncio.create_task(self._ask(state, request, deadline, request_id)) for state in states
+        ]
+        done, pending = await asyncio.wait(tasks, timeout=network.deadline + _GRACE)
+        for task in pending:
+            task.cancel()
+        return [
+            task.result()
+            if task in done
+            else Failed(state.member, Status.TIMEOUT, network.deadline, "abandoned at deadline")
+            for state, task in zip(states, tasks, strict=True)
+        ]
+
+    async def _ask(
+        self, state: MemberState, request: MemberRequest, deadline: float, request_id: str
+    ) -> Outcome:
+        network = self.registry.network
+        member = state.member
+        narrowed = _narrowed(request, state)
+        if narrowed is None:
+            return Failed(member, Status.NOT_QUERIED, 0.0, "has none of the requested datasets")
+        now = time.monotonic()
+        if not state.breaker.allows(now, network.failures_to_open, network.probe_after):
+            wait = state.breaker.reopens_in(now)
+            detail = f"failed {state.breaker.failures} times in a row; next try in {wait:.0f} s"
+            return Failed(member, Status.CIRCUIT_OPEN, 0.0, detail)
+        budget = min(member.timeout, deadline - now)
+        try:
+            async with asyncio.timeout(budget):
+                outcome = await self._answer(state, narrowed, request_id)
+        except TimeoutError:
+            outcome = Failed(
+                member, Status.TIMEOUT, time.monotonic() - now, f"no answer within {budget:.2f} s"
+            )
+        state.breaker.record(
+            not outcome.status.counts_against,
+            time.monotonic(),
+            network.failures_to_open,
+            network.probe_after,
+        )
+        return outcome
+
+    async def _answer(self, state: MemberState, request: MemberRequest, request_id: str) -> Outcome:
+        started = time.monotonic()
+        versions = await self.registry.current_versions(self.session, state)
+        key = CacheKey(
+            state.member.id, state.member.base, versions, request.tier, request.canonical
+        )
+        cached = self.cache.get(key)
+        if cached is not None:
+            return Answered(state.member, cached, 0.0, cached=True)
+        got = await fetch_json(
+            self.session,
+            state.member,
+            _url(state, request),
+            body=request.body,
+            params=request.params,
+            headers=self.registry.headers(state.member, request_id),
+            within=state.member.timeout,
+            max_bytes=self.registry.network.max_member_bytes,
+        )
+        if isinstance(got, Failed):
+            return got
+        latency = time.monotonic() - started
+        validator = self.validators.member_answer
+        if validator.is_valid(got):
+            problem = inconsistency(got, request.granularity)
+        else:
+            problem = "not a valid Beacon answer: " + problems(validator, got)[0]
+        if problem:
+            return Failed(state.member, Status.INVALID_RESPONSE, latency, problem[:300])
+        self.cache.put(key, got)
+        return Answered(state.member, got, latency)
+
+
+def _narrowed(request: MemberRequest, state: MemberState) -> MemberRequest | None:
+    """The request with `datasetIds` cut to this member's datasets; None if it has none of them."""
+    if not request.dataset_ids:
+        return request
+    known = state.dataset_ids
+    wanted = [d for d in request.dataset_ids if known is None or d in known]
+    if not wanted:
+        return None
+    if request.body is not None:
+        query = dict(request.body["query"])
+        query["requestParameters"] = {**query["requestParameters"], "datasetIds": wanted}
+        body = {**request.body, "query": query}
+        return replace(request, body=body, canonical=f"{request.canonical}|{','.join(wanted)}")
+    params = {**(request.params or {}), "datasetIds": ",".join(wanted)}
+    return replace(request, params=params, canonical=f"{request.canonical}|{','.join(wanted)}")
+
+
+def _url(state: MemberState, request: MemberRequest) -> str:
+    if request.entry == "variant":
+        return f"{state.url('g_variants')}/{quote(request.variant_id, safe='')}"
+    return state.url(request.entry)

@@ -1,0 +1,243 @@
+"""The aggregator's handlers: the node's framework endpoints, and queries fanned out to members."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from beacon.aggregator.fanout import MemberRequest
+from beacon.aggregator.merge import merge
+from beacon.aggregator.responses import network_answer
+from beacon.auth import principal_of
+from beacon.errors import InvalidRequest, NotFound
+from beacon.keys import FANOUT, REGISTRY, SETTINGS, VALIDATORS
+from beacon.node import framework
+from beacon.node.openapi import openapi_document
+from beacon.node.params import CONTROL_KEYS, VARIANT_ID, read_params, single_variant_params
+from beacon.node.responses import (
+    API_VERSION,
+    DATASET_SCHEMA,
+    INDIVIDUAL_SCHEMA,
+    VARIANT_SCHEMA,
+    Received,
+    informational_meta,
+    query_meta,
+)
+from beacon.query import parse_query
+from beacon.results import Granularity
+
+
+def _json(body: dict[str, Any]) -> web.Response:
+    return web.json_response(body)
+
+
+def _root(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def _check_dataset_ids(request: web.Request, wanted: list[str]) -> None:
+    """An id no member has is a 400, as at a node, once every member's datasets are known."""
+    known = [state.dataset_ids for state in request.app[REGISTRY].states()]
+    if not wanted or any(ids is None for ids in known):
+        return
+    everything = frozenset().union(*(ids for ids in known if ids is not None))
+    unknown = sorted(set(wanted) - everything)
+    if unknown:
+        raise InvalidRequest(f"unknown dataset id(s): {', '.join(unknown)}")
+
+
+async def _answer(
+    request: web.Request,
+    received: Received,
+    member_request: MemberRequest,
+    schema: dict[str, str],
+) -> web.Response:
+    started = time.monotonic()
+    app = request.app
+    outcomes = await app[FANOUT].ask_all(member_request, request.headers.get("X-Request-ID", ""))
+    network = app[REGISTRY].network
+    merged = merge(outcomes, granularity=member_request.granularity, k=network.k)
+    elapsed = time.monotonic() - started
+    return _json(network_answer(app[SETTINGS], network, received, merged, schema, elapsed))
+
+
+async def _query(request: web.Request, entry: str, ceiling: Granularity) -> web.Response:
+    settings = request.app[SETTINGS]
+    params = await read_params(request, request.app[VALIDATORS])
+    received = Received.of(params, settings.default_limit)
+    query = parse_query(params, max_span=settings.max_range_bases)  # 400s before any fan-out
+    wanted = list(params.get("datasetIds") or [])
+    _check_dataset_ids(request, wanted)
+    granularity = min(received.granularity, ceiling)
+    variant = {k: v for k, v in params.items() if k not in CONTROL_KEYS and k != "datasetIds"}
+    body = {
+        "meta": {"apiVersion": API_VERSION},
+        "query": {
+            "requestParameters": variant,
+            "requestedGranularity": granularity.label,
+            "includeResultsetResponses": "ALL",
+            "pagination": {"skip": received.skip, "limit": received.limit},
+            "testMode": received.test_mode,
+        },
+    }
+    canonical = [entry, query.canonical(), granularity.label, received.test_mode]
+    if granularity is Granularity.RECORD:
+        canonical += [received.skip, received.limit]
+    member_request = MemberRequest(
+        entry=entry,
+        granularity=granularity,
+        canonical=json.dumps(canonical),
+        tier=principal_of(request.headers).tier,
+        body=body,
+        dataset_ids=tuple(wanted),
+    )
+    schema = VARIANT_SCHEMA if entry == "g_variants" else INDIVIDUAL_SCHEMA
+    return await _answer(request, received, member_request, schema)
+
+
+async def g_variants(request: web.Request) -> web.Response:
+    return await _query(request, "g_variants", request.app[SETTINGS].max_granularity)
+
+
+async def individuals(request: web.Request) -> web.Response:
+    ceiling = min(request.app[SETTINGS].max_granularity, Granularity.COUNT)
+    return await _query(request, "individuals", ceiling)
+
+
+async def g_variant_by_id(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    key = request.match_info["id"]
+    if not VARIANT_ID.match(key):
+        raise InvalidRequest("malformed variant id")
+    params = single_variant_params(request.query, request.app[VALIDATORS])
+    received = Received.of({"requestedGranularity": "record", **params}, settings.default_limit)
+    wanted = list(params.get("datasetIds") or [])
+    _check_dataset_ids(request, wanted)
+    granularity = min(received.granularity, settings.max_granularity)
+    forwarded = {
+        "requestedGranularity": granularity.label,
+        "includeResultsetResponses": "ALL",
+        "skip": str(received.skip),
+        "limit": str(received.limit),
+        "testMode": str(received.test_mode).lower(),
+    }
+    canonical = ["variant", key, granularity.label, received.test_mode]
+    if granularity is Granularity.RECORD:
+        canonical += [received.skip, received.limit]
+    member_request = MemberRequest(
+        entry="variant",
+        granularity=granularity,
+        canonical=json.dumps(canonical),
+        tier=principal_of(request.headers).tier,
+        params=forwarded,
+        variant_id=key,
+        dataset_ids=tuple(wanted),
+    )
+    return await _answer(request, received, member_request, VARIANT_SCHEMA)
+
+
+def _member_datasets(request: web.Request) -> list[dict[str, Any]]:
+    """Every dataset the members listed at their last refresh, stamped with the member."""
+    found = []
+    for state in request.app[REGISTRY].states():
+        for dataset in state.datasets:
+            record = {
+                k: dataset[k]
+                for k in ("id", "name", "description", "createDateTime", "updateDateTime")
+                if isinstance(dataset.get(k), str)
+            }
+            record.setdefault("name", record["id"])
+            if isinstance(dataset.get("version"), str):
+                record["version"] = dataset["version"]
+            info = dataset.get("info")
+            info = info if isinstance(info, dict) else {}
+            record["info"] = {
+                **info,
+                "beaconId": state.beacon_id,
+                "memberId": state.member.id,
+                "country": state.member.country,
+            }
+            found.append(record)
+    return found
+
+
+def _collections(request: web.Request, datasets: list[dict[str, Any]]) -> web.Response:
+    settings = request.app[SETTINGS]
+    received = Received({}, Granularity.RECORD, "ALL", 0, len(datasets), False)
+    return _json(
+        {
+            "meta": query_meta(settings, received, Granularity.RECORD, DATASET_SCHEMA),
+            "responseSummary": {"exists": bool(datasets), "numTotalResults": len(datasets)},
+            "response": {"collections": datasets},
+        }
+    )
+
+
+async def datasets_list(request: web.Request) -> web.Response:
+    return _collections(request, _member_datasets(request))
+
+
+async def dataset_one(request: web.Request) -> web.Response:
+    wanted = request.match_info["id"]
+    found = [d for d in _member_datasets(request) if d["id"] == wanted]
+    if not found:
+        raise NotFound(f"no member has a dataset {wanted!r}")
+    return _collections(request, found)
+
+
+async def health(request: web.Request) -> web.Response:
+    """The aggregator is up; each member's last refresh problem and breaker state."""
+    now = time.monotonic()
+    network = request.app[REGISTRY].network
+    members = [
+        {
+            "id": state.member.id,
+            "reachable": state.problem is None,
+            "problem": state.problem or "",
+            "consecutiveFailures": state.breaker.failures,
+            "circuitOpen": state.breaker.failures >= network.failures_to_open
+            and state.breaker.reopens_in(now) > 0,
+        }
+        for state in request.app[REGISTRY].states()
+    ]
+    meta = informational_meta(request.app[SETTINGS], [])
+    return _json({"meta": meta, "status": "ok", "members": members})
+
+
+def _framework(body: Any) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        return _json(body(request.app[SETTINGS]))
+
+    return handler
+
+
+def _rooted(body: Any) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        return _json(body(request.app[SETTINGS], _root(request)))
+
+    return handler
+
+
+def add_routes(app: web.Application) -> None:
+    get_only = [
+        ("/", _framework(framework.info_body)),
+        ("/info", _framework(framework.info_body)),
+        ("/service-info", _framework(framework.service_info_body)),
+        ("/configuration", _framework(framework.configuration_body)),
+        ("/map", _rooted(framework.map_body)),
+        ("/entry_types", _framework(framework.entry_types_body)),
+        ("/filtering_terms", _framework(framework.filtering_terms_body)),
+        ("/datasets", datasets_list),
+        ("/datasets/{id}", dataset_one),
+        ("/g_variants/{id}", g_variant_by_id),
+        ("/openapi.json", _rooted(openapi_document)),
+        ("/health", health),
+    ]
+    for path, handler in get_only:
+        app.router.add_get(path, handler)
+    for path, handler in (("/g_variants", g_variants), ("/individuals", individuals)):
+        app.router.add_get(path, handler)
+        app.router.add_post(path, handler)

@@ -1,0 +1,109 @@
+"""One HTTP call to a member: bounded in time and size, every failure turned into a `Failed`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+
+from beacon.aggregator.outcomes import Failed, Status
+from beacon.config import Member
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 65536
+
+
+async def fetch_json(
+    session: aiohttp.ClientSession,
+    member: Member,
+    url: str,
+    *,
+    body: dict[str, Any] | None,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str],
+    within: float,
+    max_bytes: int,
+) -> dict[str, Any] | Failed:
+    """GET (or POST `body`) `url` within `within` seconds; the parsed JSON object, or why not.
+
+    Never raises for anything the member does: a slow, refusing, erroring, oversized or
+    garbled member is a `Failed` with a short reason safe to show.
+    """
+    started = time.monotonic()
+
+    def failed(status: Status, detail: str, http_status: int | None = None) -> Failed:
+        return Failed(member, status, time.monotonic() - started, detail, http_status)
+
+    method = "POST" if body is not None else "GET"
+    try:
+        async with asyncio.timeout(within):
+            async with session.request(
+                method, url, json=body, params=params, headers=headers, allow_redirects=False
+            ) as response:
+                raw = await _read_capped(response, max_bytes)
+                status = response.status
+    except TimeoutError:
+        return failed(Status.TIMEOUT, f"no answer within {within:g} s")
+    except _TooLarge:
+        return failed(Status.INVALID_RESPONSE, f"answer larger than {max_bytes:,} bytes")
+    except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+        return failed(Status.UNREACHABLE, _reason(exc))
+    except aiohttp.ClientError as exc:
+        return failed(Status.INVALID_RESPONSE, _reason(exc))
+    except Exception:  # a member must never sink the answer, whatever it does
+        log.exception("unexpected failure calling a member", extra={"member": member.id})
+        return failed(Status.INVALID_RESPONSE, "unexpected failure reading the answer")
+    if status in (401, 403):
+        return failed(Status.UNAUTHORIZED, f"HTTP {status}: {_message(raw)}", status)
+    if status != 200:
+        return failed(Status.HTTP_ERROR, f"HTTP {status}: {_message(raw)}", status)
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError):
+        return failed(Status.INVALID_RESPONSE, "answer is not JSON")
+    if not isinstance(parsed, dict):
+        return failed(Status.INVALID_RESPONSE, "answer is not a JSON object")
+    return parsed
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The body, refused as soon as it passes `max_bytes` (declared or actually sent)."""
+    if response.content_length is not None and response.content_length > max_bytes:
+        raise _TooLarge
+    chunks, size = [], 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the member closed the connection without answering"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the answer was cut off"
+    return f"bad HTTP from the member ({type(exc).__name__})"
+
+
+def _message(raw: bytes) -> str:
+    """A member's Beacon error message when it sent one, shortened; never its raw body."""
+    try:
+        error = json.loads(raw).get("error", {})
+        text = str(error.get("errorMessage", ""))
+    except (ValueError, AttributeError, RecursionError):
+        text = ""
+    text = " ".join(text.split())[:200]
+    return text or "no Beacon error message"
