@@ -51,6 +51,12 @@ def aggregate(args: argparse.Namespace) -> int:
     settings, network = load_network(os.environ, args.config)
     overrides = {k: getattr(args, k) for k in ("host", "port") if getattr(args, k, None)}
     settings = replace(settings, **overrides)
+    if args.check:
+        print(f"configuration is valid: {len(network.members)} members")
+        for m in network.members:
+            token = ", own token" if m.token else ""
+            print(f"  {m.id} ({m.country}) {m.base} timeout {m.timeout:g} s{token}")
+        return 0
     app = create_aggregator_app(settings, network, args.config, reload_on_sighup=True)
     web.run_app(
         app,
@@ -125,22 +131,33 @@ def _positive(text: str) -> int:
     return value
 
 
+def _config_option(command: argparse.ArgumentParser) -> None:
+    """`--config` after the command too; SUPPRESS keeps one given before it from being reset."""
+    command.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help="TOML configuration file"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beacon", description=__doc__)
     parser.add_argument("--config", type=Path, help="TOML configuration file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="run a Beacon v2 node")
+    _config_option(run)
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     run.set_defaults(func=serve)
     network = commands.add_parser(
         "aggregate", help="run an aggregator over member beacons (--config network.toml)"
     )
+    _config_option(network)
     network.add_argument("--host")
     network.add_argument("--port", type=int)
+    network.add_argument("--check", action="store_true", help="validate the config and exit")
     network.set_defaults(func=aggregate)
     load = commands.add_parser("ingest", help="load a VCF as a dataset (replaces it atomically)")
+    _config_option(load)
     load.add_argument("vcf", type=Path)
     load.add_argument("--dataset", required=True, help="dataset id")
     load.add_argument("--assembly", required=True, help="GRCh37 (hg19) or GRCh38 (hg38)")

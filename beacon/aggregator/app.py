@@ -38,9 +38,10 @@ async def _maintain(registry: Registry, session: aiohttp.ClientSession) -> None:
     last = loop.time()
     while True:
         await asyncio.sleep(_TICK)
-        if (
-            registry.changed_on_disk() and registry.reload()
-        ) or loop.time() - last >= registry.network.refresh:
+        if registry.changed_on_disk():
+            registry.reload()
+        if registry.reloaded or loop.time() - last >= registry.network.refresh:
+            registry.reloaded = False
             await _refresh_all(registry, session)
             last = loop.time()
 

@@ -37,6 +37,10 @@ class AnswerCache:
         self._clock = clock
         self._items: OrderedDict[CacheKey, tuple[float, dict[str, Any]]] = OrderedDict()
 
+    @property
+    def enabled(self) -> bool:
+        return self._entries > 0
+
     def get(self, key: CacheKey) -> dict[str, Any] | None:
         item = self._items.get(key)
         if item is None:

@@ -58,6 +58,8 @@ class FanOut:
         """Every member's outcome, in configuration order, within the network deadline."""
         network = self.registry.network
         states = self.registry.states()
+        if not states:
+            return []
         deadline = time.monotonic() + network.deadline
         tasks = [
             asyncio.create_task(self._ask(state, request, deadline, request_id)) for state in states
@@ -103,7 +105,9 @@ class FanOut:
 
     async def _answer(self, state: MemberState, request: MemberRequest, request_id: str) -> Outcome:
         started = time.monotonic()
-        versions = await self.registry.current_versions(self.session, state)
+        versions = (
+            await self.registry.current_versions(self.session, state) if self.cache.enabled else ()
+        )
         key = CacheKey(
             state.member.id, state.member.base, versions, request.tier, request.canonical
         )

@@ -98,6 +98,8 @@ class Registry:
         self._environ = environ
         self._states = {m.id: MemberState(m) for m in network.members}
         self._mtime = self._file_mtime()
+        self.reloaded = False
+        """Set by a reload, cleared by whoever refreshes the members' descriptions."""
 
     @property
     def network(self) -> NetworkConfig:
@@ -131,6 +133,7 @@ class Registry:
                       extra={"problems": "; ".join(exc.problems)})  # fmt: skip
             return False
         self.apply(network)
+        self.reloaded = True
         log.warning("members reloaded", extra={"members": len(network.members)})
         return True
 
@@ -170,6 +173,7 @@ class Registry:
         if isinstance(got, Failed):
             state.problem = f"datasets: {got.detail}"
             state.versions = ()
+            state.versions_at = time.monotonic()  # not asked again on every request
             return
         collections = got.get("response", {}).get("collections", [])
         if not isinstance(collections, list):

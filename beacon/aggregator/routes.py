@@ -15,6 +15,7 @@ from beacon.auth import principal_of
 from beacon.errors import InvalidRequest, NotFound
 from beacon.keys import FANOUT, REGISTRY, SETTINGS, VALIDATORS
 from beacon.node import framework
+from beacon.node.middleware import REQUEST_ID
 from beacon.node.openapi import openapi_document
 from beacon.node.params import CONTROL_KEYS, VARIANT_ID, read_params, single_variant_params
 from beacon.node.responses import (
@@ -57,7 +58,7 @@ async def _answer(
 ) -> web.Response:
     started = time.monotonic()
     app = request.app
-    outcomes = await app[FANOUT].ask_all(member_request, request.headers.get("X-Request-ID", ""))
+    outcomes = await app[FANOUT].ask_all(member_request, request.get(REQUEST_ID, ""))
     network = app[REGISTRY].network
     merged = merge(outcomes, granularity=member_request.granularity, k=network.k)
     elapsed = time.monotonic() - started

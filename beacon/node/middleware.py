@@ -22,6 +22,9 @@ _HTTP_MESSAGES = {
     413: "the request body is larger than this beacon accepts",
 }
 
+REQUEST_ID = web.RequestKey("request_id", str)
+"""The request's id (the caller's X-Request-ID when well-formed), for logs and onward calls."""
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -34,6 +37,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Request ids; BeaconError and HTTP errors as Beacon error bodies; anything else a bare 500."""
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
     response: web.StreamResponse
     try:
         response = await handler(request)
