@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -106,16 +107,26 @@ def _settings(environ: Mapping[str, str], found: dict[str, Any], errors: list[st
 
 
 def _read_file(path: Path, schema: str) -> dict[str, Any]:
+    data = _parse(path)
+    found = _schema_problems(path, schema, data)
+    if found:
+        raise ConfigError(found)
+    return data
+
+
+def _parse(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from exc
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML ({exc})"]) from exc
-    found = problems(compile_schema(schema), data)
-    if found:
-        raise ConfigError([f"{path}: {problem}" for problem in found])
-    return data
+
+
+def _schema_problems(path: Path, schema: str, data: dict[str, Any]) -> list[str]:
+    return [f"{path}: {problem}" for problem in problems(compile_schema(schema), data)]
 
 
 def _from_file(data: dict[str, Any]) -> dict[str, Any]:
@@ -195,36 +206,52 @@ _NETWORK_KEYS = {
 }
 
 
+_SECONDS = ("deadline", "cache_ttl", "versions_max_age", "refresh", "probe_after")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+
+
 def load_network(environ: Mapping[str, str], path: Path) -> tuple[Settings, NetworkConfig]:
     """The aggregator's settings and members from its TOML file (schemas/network.json).
 
     Raises ConfigError listing every problem: schema violations, duplicate member ids or URLs,
     tokens whose variable is unset or whose file is unreadable.
     """
-    errors: list[str] = []
-    try:
-        data = _read_file(path, "network")
-    except ConfigError as exc:
-        raise ConfigError(exc.problems) from None
-    found = _from_file(data)
+    data = _parse(path)
+    errors = _schema_problems(path, "network", data)
+    schema_ok = not errors
+    found = _from_file(data) if schema_ok else {}
     found.setdefault("port", AGGREGATOR_PORT)
     found.setdefault("max_granularity", Granularity.COUNT)
     settings = _settings(environ, found, errors)
-    section = data.get("network", {})
-    options: dict[str, Any] = {v: section[k] for k, v in _NETWORK_KEYS.items() if k in section}
-    options["token"] = _token(environ, section, "[network]", path.parent, errors)
-    members = []
-    for index, entry in enumerate(data["members"]):
-        where = f"members[{index}] ({entry['id']})"
-        token = _token(environ, entry, where, path.parent, errors)
-        fields = {k: entry[k] for k in ("id", "country", "name", "url")}
-        members.append(Member(**fields, timeout=entry.get("timeout_seconds", 3.0), token=token))
-    for label, values in (("id", [m.id for m in members]), ("url", [m.base for m in members])):
+    raw_section, raw_entries = data.get("network"), data.get("members")
+    section: dict[str, Any] = raw_section if isinstance(raw_section, dict) else {}
+    entries: list[dict[str, Any]] = [
+        e for e in (raw_entries if isinstance(raw_entries, list) else []) if isinstance(e, dict)
+    ]
+    # Tokens, duplicates and the environment are checked even when the schema is not met, so
+    # that one run reports every problem.
+    token = _token(environ, section, "[network]", path.parent, errors)
+    tokens = [
+        _token(environ, e, f"members[{i}] ({e.get('id', '?')})", path.parent, errors)
+        for i, e in enumerate(entries)
+    ]
+    for label in ("id", "url"):
+        values = [str(e[label]).rstrip("/") for e in entries if isinstance(e.get(label), str)]
         repeated = sorted({v for v in values if values.count(v) > 1})
         errors += [f"{path}: member {label} {v!r} is given more than once" for v in repeated]
     if errors:
         raise ConfigError(errors)
-    return settings, NetworkConfig(members=tuple(members), **options)
+    options: dict[str, Any] = {v: section[k] for k, v in _NETWORK_KEYS.items() if k in section}
+    options.update({k: float(options[k]) for k in _SECONDS if k in options})
+    members = tuple(
+        Member(
+            **{k: e[k] for k in ("id", "country", "name", "url")},
+            timeout=float(e.get("timeout_seconds", 3.0)),
+            token=t,
+        )
+        for e, t in zip(entries, tokens, strict=True)
+    )
+    return settings, NetworkConfig(members=members, token=token, **options)
 
 
 def _token(
@@ -235,17 +262,24 @@ def _token(
         errors.append(f"{where}: give token_env or token_file, not both")
         return None
     if "token_env" in entry:
+        if not isinstance(entry["token_env"], str) or not _ENV_NAME.match(entry["token_env"]):
+            return None  # the schema reports it, without echoing what may be a pasted token
         value = environ.get(entry["token_env"], "").strip()
         if not value:
             errors.append(f"{where}: environment variable {entry['token_env']} is not set")
             return None
         return Secret(value)
     if "token_file" in entry:
+        if not isinstance(entry["token_file"], str):
+            return None
         file = base / entry["token_file"]
         try:
-            value = file.read_text().strip()
+            value = file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             errors.append(f"{where}: cannot read token_file {file} ({exc.strerror})")
+            return None
+        except UnicodeDecodeError:
+            errors.append(f"{where}: token_file {file} is not UTF-8 text")
             return None
         if not value:
             errors.append(f"{where}: token_file {file} is empty")

@@ -48,6 +48,8 @@ def _describe(error: Any) -> str:
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         return f"unknown parameter(s) {', '.join(extra)}"
     if error.validator == "pattern":
+        if str(error.absolute_path[-1] if error.absolute_path else "").startswith("token"):
+            return "is not an environment variable name or path (a token itself never goes here)"
         return f"{error.instance!r} has characters that are not allowed"
     message: str = error.message
     return message if len(message) < 200 else message[:200] + "..."

@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from beacon.config import BeaconInfo, Organization, Secret, Settings, load_settings
+from beacon.config import (
+    BeaconInfo,
+    Member,
+    NetworkConfig,
+    Organization,
+    Secret,
+    Settings,
+    load_network,
+    load_settings,
+)
 from beacon.errors import ConfigError
 from beacon.results import Granularity
 
@@ -277,3 +286,430 @@ def test_secret_never_shows_in_settings() -> None:
 def test_secret_not_in_config_error() -> None:
     problems = problems_of({"BEACON_MONGO_URI": URI, "BEACON_PORT": "x"})
     assert problems == ["BEACON_PORT: 'x' is not a whole number"]
+
+
+# The aggregator's network file (load_network): members, tokens, every problem at once.
+
+SE_TOKEN = "se-token-4f1c9a7e"
+FI_TOKEN = "fi-token-b82d03aa"
+NET_TOKEN = "network-token-77e0c2d1"
+TOKENS = {"FI_TOKEN": FI_TOKEN, "NETWORK_TOKEN": NET_TOKEN}
+
+FULL_NETWORK = """
+[beacon]
+id = "eu.network"
+name = "EU network"
+
+[server]
+host = "0.0.0.0"
+port = 7000
+
+[limits]
+max_granularity = "record"
+
+[network]
+deadline_seconds = 2.5
+k = 10
+cache_entries = 100
+cache_ttl_seconds = 60.5
+versions_max_age_seconds = 0.5
+refresh_seconds = 30.5
+max_member_bytes = 2048
+failures_to_open = 3
+probe_after_seconds = 10.5
+connections_per_member = 8
+token_env = "NETWORK_TOKEN"
+
+[[members]]
+id = "se"
+country = "SE"
+name = "Sweden"
+url = "https://beacon.se.example/api/"
+timeout_seconds = 2.5
+token_file = "tokens/se.token"
+
+[[members]]
+id = "fi"
+country = "FI"
+name = "Finland"
+url = "http://127.0.0.1:5050"
+token_env = "FI_TOKEN"
+
+[[members]]
+id = "no.uio_1"
+country = "NO"
+name = "Norway"
+url = "http://beacon.no.example:8080/beacon"
+"""
+
+MINIMAL_NETWORK = """
+[[members]]
+id = "se"
+country = "SE"
+name = "Sweden"
+url = "http://127.0.0.1:5050"
+"""
+
+
+def network_file(tmp_path: Path, text: str, tokens: dict[str, str] | None = None) -> Path:
+    """`network.toml` in `tmp_path`, with token files (relative name -> contents) beside it."""
+    for name, contents in (tokens or {}).items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(contents)
+    path = tmp_path / "network.toml"
+    path.write_text(text)
+    return path
+
+
+def network_problems(environ: dict[str, str], path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_network(environ, path)
+    assert str(caught.value) == "; ".join(caught.value.problems)
+    return caught.value.problems
+
+
+def test_full_network_file(tmp_path: Path) -> None:
+    path = network_file(tmp_path, FULL_NETWORK, {"tokens/se.token": f"{SE_TOKEN}\n"})
+    settings, network = load_network(TOKENS, path)
+    assert (settings.host, settings.port) == ("0.0.0.0", 7000)
+    assert settings.max_granularity is Granularity.RECORD
+    assert (settings.info.id, settings.info.name) == ("eu.network", "EU network")
+    assert network == NetworkConfig(
+        members=(
+            Member(
+                "se",
+                "SE",
+                "Sweden",
+                "https://beacon.se.example/api/",
+                timeout=2.5,
+                token=Secret(SE_TOKEN),
+            ),
+            Member("fi", "FI", "Finland", "http://127.0.0.1:5050", token=Secret(FI_TOKEN)),
+            Member("no.uio_1", "NO", "Norway", "http://beacon.no.example:8080/beacon"),
+        ),
+        deadline=2.5,
+        k=10,
+        cache_entries=100,
+        cache_ttl=60.5,
+        versions_max_age=0.5,
+        refresh=30.5,
+        max_member_bytes=2048,
+        failures_to_open=3,
+        probe_after=10.5,
+        connections_per_member=8,
+        token=Secret(NET_TOKEN),
+    )
+    assert network.members[0].base == "https://beacon.se.example/api"
+
+
+def test_network_defaults(tmp_path: Path) -> None:
+    settings, network = load_network({}, network_file(tmp_path, MINIMAL_NETWORK))
+    assert settings == Settings(port=5060, max_granularity=Granularity.COUNT)
+    assert network == NetworkConfig(
+        members=(Member("se", "SE", "Sweden", "http://127.0.0.1:5050"),)
+    )
+    assert (network.deadline, network.k) == (5.0, 5)
+    assert (network.cache_entries, network.cache_ttl) == (10_000, 300.0)
+    assert (network.versions_max_age, network.refresh) == (1.0, 60.0)
+    assert network.max_member_bytes == 5 * 1024 * 1024
+    assert (network.failures_to_open, network.probe_after) == (5, 30.0)
+    assert network.connections_per_member == 32
+    assert network.token is None
+    assert (network.members[0].timeout, network.members[0].token) == (3.0, None)
+
+
+@pytest.mark.parametrize(
+    ("environ", "server", "port"),
+    [
+        ({}, "", 5060),
+        ({"BEACON_PORT": "8000"}, "", 8000),
+        ({"BEACON_PORT": ""}, "", 5060),
+        ({}, "[server]\nport = 7000\n", 7000),
+        ({"BEACON_PORT": "8000"}, "[server]\nport = 7000\n", 8000),
+    ],
+)
+def test_network_port(tmp_path: Path, environ: dict[str, str], server: str, port: int) -> None:
+    settings, _ = load_network(environ, network_file(tmp_path, server + MINIMAL_NETWORK))
+    assert settings.port == port
+
+
+def test_network_environment_overrides(tmp_path: Path) -> None:
+    environ = {"BEACON_HOST": "10.0.0.1", "BEACON_PORT": "8000"}
+    text = '[server]\nhost = "0.0.0.0"\n' + MINIMAL_NETWORK
+    settings, _ = load_network(environ, network_file(tmp_path, text))
+    assert (settings.host, settings.port) == ("10.0.0.1", 8000)
+
+
+def member(member_id: str = "se", *, url: str = "", extra: str = "") -> str:
+    """One `[[members]]` table; its URL is unique per id unless given."""
+    url = url or f"http://127.0.0.1:5050/{member_id}"
+    return (
+        f'\n[[members]]\nid = "{member_id}"\ncountry = "SE"\nname = "{member_id}"\n'
+        f'url = "{url}"\n{extra}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "(top level): 'members' is a required property"),
+        ("members = []\n", "members: [] should be non-empty"),
+        (
+            member().replace('"SE"', '"se"'),
+            "members/0/country: 'se' has characters that are not allowed",
+        ),
+        (
+            member().replace('"SE"', '"SWE"'),
+            "members/0/country: 'SWE' has characters that are not allowed",
+        ),
+        (
+            member().replace('url = "http://127.0.0.1:5050/se"', ""),
+            "members/0: 'url' is a required property",
+        ),
+        (
+            member(url="ftp://beacon.se.example"),
+            "members/0/url: 'ftp://beacon.se.example' has characters that are not allowed",
+        ),
+        (
+            member(url="beacon.se.example"),
+            "members/0/url: 'beacon.se.example' has characters that are not allowed",
+        ),
+        (member(extra="weight = 2\n"), "members/0: unknown parameter(s) weight"),
+        (member(extra='token = "abc"\n'), "members/0: unknown parameter(s) token"),
+        (
+            member(extra="timeout_seconds = 0\n"),
+            "members/0/timeout_seconds: 0 is less than or equal to the minimum of 0",
+        ),
+        (
+            "[network]\ndeadline_seconds = 0\n" + member(),
+            "network/deadline_seconds: 0 is less than or equal to the minimum of 0",
+        ),
+        ("[network]\nk = 0\n" + member(), "network/k: 0 is less than the minimum of 1"),
+        ("[network]\nretries = 3\n" + member(), "network: unknown parameter(s) retries"),
+        ("[database]\nname = 'x'\n" + member(), "(top level): unknown parameter(s) database"),
+        (
+            member("se", url="http://127.0.0.1:1/a") + member("se", url="http://127.0.0.1:1/b"),
+            "member id 'se' is given more than once",
+        ),
+        (
+            member("se", url="http://127.0.0.1:1/a") + member("fi", url="http://127.0.0.1:1/a/"),
+            "member url 'http://127.0.0.1:1/a' is given more than once",
+        ),
+    ],
+)
+def test_one_network_problem(tmp_path: Path, text: str, problem: str) -> None:
+    path = network_file(tmp_path, text)
+    assert network_problems({}, path) == [f"{path}: {problem}"]
+
+
+@pytest.mark.parametrize(
+    ("environ", "extra", "tokens", "problem"),
+    [
+        ({}, 'token_env = "SE_TOKEN"\n', {}, "environment variable SE_TOKEN is not set"),
+        (
+            {"SE_TOKEN": "  \n"},
+            'token_env = "SE_TOKEN"\n',
+            {},
+            "environment variable SE_TOKEN is not set",
+        ),
+        (
+            {},
+            'token_file = "se.token"\n',
+            {},
+            "cannot read token_file {dir}/se.token (No such file or directory)",
+        ),
+        ({}, 'token_file = "se.token"\n', {"se.token": ""}, "token_file {dir}/se.token is empty"),
+        (
+            {},
+            'token_file = "se.token"\n',
+            {"se.token": " \n\n"},
+            "token_file {dir}/se.token is empty",
+        ),
+        (
+            {"SE_TOKEN": SE_TOKEN},
+            'token_env = "SE_TOKEN"\ntoken_file = "se.token"\n',
+            {"se.token": SE_TOKEN},
+            "give token_env or token_file, not both",
+        ),
+    ],
+)
+def test_token_problems(
+    tmp_path: Path, environ: dict[str, str], extra: str, tokens: dict[str, str], problem: str
+) -> None:
+    path = network_file(tmp_path, member("se", extra=extra), tokens)
+    problems = network_problems(environ, path)
+    assert problems == [f"members[0] (se): {problem.format(dir=tmp_path)}"]
+    assert SE_TOKEN not in str(problems)
+
+
+@pytest.mark.parametrize(
+    ("environ", "section", "tokens", "problem"),
+    [
+        ({}, 'token_env = "NETWORK_TOKEN"', {}, "environment variable NETWORK_TOKEN is not set"),
+        (
+            {},
+            'token_file = "net.token"',
+            {"net.token": "\n"},
+            "token_file {dir}/net.token is empty",
+        ),
+    ],
+)
+def test_network_token_problems(
+    tmp_path: Path, environ: dict[str, str], section: str, tokens: dict[str, str], problem: str
+) -> None:
+    path = network_file(tmp_path, f"[network]\n{section}\n" + member(), tokens)
+    assert network_problems(environ, path) == [f"[network]: {problem.format(dir=tmp_path)}"]
+
+
+def test_network_file_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "absent.toml"
+    assert network_problems({}, path) == [f"{path}: cannot read (No such file or directory)"]
+    path = network_file(tmp_path, "[[members]\n")
+    assert network_problems({}, path)[0].startswith(f"{path}: not valid TOML (")
+
+
+BAD_NETWORK = """
+[network]
+deadline_seconds = 0
+k = 0
+retries = 3
+
+[[members]]
+id = "se"
+country = "Sweden"
+name = "Sweden"
+url = "ftp://beacon.se.example"
+token = "inline-secret"
+
+[[members]]
+id = "fi"
+country = "FI"
+name = "Finland"
+"""
+
+
+def test_every_schema_problem_in_a_network_file_at_once(tmp_path: Path) -> None:
+    path = network_file(tmp_path, BAD_NETWORK)
+    assert network_problems({}, path) == [
+        f"{path}: members/0/country: 'Sweden' has characters that are not allowed",
+        f"{path}: members/0/url: 'ftp://beacon.se.example' has characters that are not allowed",
+        f"{path}: members/0: unknown parameter(s) token",
+        f"{path}: members/1: 'url' is a required property",
+        f"{path}: network/deadline_seconds: 0 is less than or equal to the minimum of 0",
+        f"{path}: network/k: 0 is less than the minimum of 1",
+        f"{path}: network: unknown parameter(s) retries",
+    ]
+
+
+def test_every_member_problem_at_once(tmp_path: Path) -> None:
+    text = (
+        '[network]\ntoken_env = "NETWORK_TOKEN"\n'
+        + member("se", url="http://127.0.0.1:1/a", extra='token_env = "SE_TOKEN"\n')
+        + member("fi", url="http://127.0.0.1:1/a/", extra='token_file = "fi.token"\n')
+        + member("se", url="http://127.0.0.1:1/b", extra='token_file = "missing.token"\n')
+        + member("dk", extra='token_env = "DK_TOKEN"\ntoken_file = "dk.token"\n')
+    )
+    path = network_file(tmp_path, text, {"fi.token": "", "dk.token": "x"})
+    assert network_problems({"BEACON_PORT": "http", "DK_TOKEN": "y"}, path) == [
+        "BEACON_PORT: 'http' is not a whole number",
+        "[network]: environment variable NETWORK_TOKEN is not set",
+        "members[0] (se): environment variable SE_TOKEN is not set",
+        f"members[1] (fi): token_file {tmp_path}/fi.token is empty",
+        f"members[2] (se): cannot read token_file {tmp_path}/missing.token "
+        "(No such file or directory)",
+        "members[3] (dk): give token_env or token_file, not both",
+        f"{path}: member id 'se' is given more than once",
+        f"{path}: member url 'http://127.0.0.1:1/a' is given more than once",
+    ]
+
+
+def test_schema_and_member_problems_reported_together(tmp_path: Path) -> None:
+    """One bad field must not hide the unset token and the repeated id (STYLE: all at once)."""
+    text = (
+        member("se").replace('"SE"', '"Sweden"')
+        + member("fi", extra='token_env = "FI_TOKEN"\n')
+        + member("fi", url="http://127.0.0.1:1/other")
+    )
+    path = network_file(tmp_path, text)
+    assert network_problems({}, path) == [
+        f"{path}: members/0/country: 'Sweden' has characters that are not allowed",
+        "members[1] (fi): environment variable FI_TOKEN is not set",
+        f"{path}: member id 'fi' is given more than once",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("environ", "extra", "tokens"),
+    [
+        ({"SE_TOKEN": SE_TOKEN}, 'token_env = "SE_TOKEN"\n', {}),
+        ({"SE_TOKEN": f" {SE_TOKEN}\n"}, 'token_env = "SE_TOKEN"\n', {}),
+        ({}, 'token_file = "se.token"\n', {"se.token": SE_TOKEN}),
+        ({}, 'token_file = "se.token"\n', {"se.token": f"{SE_TOKEN}\n\n"}),
+        ({}, 'token_file = "keys/se.token"\n', {"keys/se.token": SE_TOKEN}),
+    ],
+)
+def test_token_is_a_masked_secret(
+    tmp_path: Path, environ: dict[str, str], extra: str, tokens: dict[str, str]
+) -> None:
+    path = network_file(tmp_path, member("se", extra=extra), tokens)
+    settings, network = load_network(environ, path)
+    assert network.members[0].token == Secret(SE_TOKEN)
+    assert "Secret('***')" in repr(network.members[0])
+    for shown in (repr(network), str(network), f"{network}", repr(settings), repr(network.members)):
+        assert SE_TOKEN not in shown
+
+
+def test_token_file_given_as_absolute_path(tmp_path: Path) -> None:
+    token = tmp_path / "elsewhere" / "se.token"
+    token.parent.mkdir()
+    token.write_text(SE_TOKEN)
+    (tmp_path / "conf").mkdir()
+    path = network_file(tmp_path / "conf", member("se", extra=f'token_file = "{token}"\n'))
+    _, network = load_network({}, path)
+    assert network.members[0].token == Secret(SE_TOKEN)
+
+
+def test_tokens_never_in_config_errors(tmp_path: Path) -> None:
+    """A config with good tokens and some other problem: the error names no token."""
+    text = (
+        '[network]\ntoken_env = "NETWORK_TOKEN"\n'
+        + member("se", extra='token_file = "se.token"\n')
+        + member("se", extra='token_env = "FI_TOKEN"\n')
+    )
+    path = network_file(tmp_path, text, {"se.token": SE_TOKEN})
+    with pytest.raises(ConfigError) as caught:
+        load_network({**TOKENS, "BEACON_PORT": "x"}, path)
+    shown = f"{caught.value} {caught.value!r} {caught.value.problems}"
+    assert "given more than once" in shown
+    for token in (SE_TOKEN, FI_TOKEN, NET_TOKEN):
+        assert token not in shown
+
+
+def test_token_pasted_in_place_of_a_variable_name_never_shown(tmp_path: Path) -> None:
+    """An operator who pastes the token itself as `token_env` must not find it in the logs."""
+    path = network_file(tmp_path, member("se", extra=f'token_env = "{SE_TOKEN}"\n'))
+    problems = network_problems({}, path)
+    assert any("members/0/token_env" in p for p in problems)
+    assert [p for p in problems if SE_TOKEN in p] == []
+
+
+@pytest.mark.parametrize(
+    ("config", "tokens"),
+    [
+        pytest.param(
+            member("se", extra='token_file = "se.token"\n').encode(),
+            {"se.token": b"\xff\xfe"},
+            id="token_file",
+        ),
+        pytest.param(b"# \xff\n" + member("se").encode(), {}, id="config"),
+    ],
+)
+def test_undecodable_file_is_a_config_error(
+    tmp_path: Path, config: bytes, tokens: dict[str, bytes]
+) -> None:
+    """Bytes that are not UTF-8 are a problem to report, not a traceback."""
+    for name, contents in tokens.items():
+        (tmp_path / name).write_bytes(contents)
+    path = tmp_path / "network.toml"
+    path.write_bytes(config)
+    assert len(network_problems({}, path)) == 1

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 
 from beacon.auth import ANONYMOUS, Principal
-from beacon.privacy import Disclosure, disclose
+from beacon.privacy import Disclosure, ShownCount, disclose, threshold, total_of
 from beacon.query import sequence_allele
 from beacon.results import AlleleCounts, DatasetHits, DatasetInfo, Granularity, VariantHit
 
@@ -131,3 +132,114 @@ def test_granularity_parse_and_label(text: str, expected: Granularity) -> None:
 def test_granularity_order() -> None:
     assert sorted([RECORD, BOOLEAN, COUNT]) == [BOOLEAN, COUNT, RECORD]
     assert min(RECORD, COUNT) is COUNT
+
+
+# k-thresholds (beacon.privacy.threshold, total_of): no count in 1..k-1 shown, or derivable.
+
+THRESHOLD = ("threshold",)
+NO_COUNT = ("member gave no count",)
+
+
+@pytest.mark.parametrize(
+    ("count", "k", "value", "adjusted"),
+    [
+        (0, 1, 0, ()),
+        (1, 1, 1, ()),
+        (2, 1, 2, ()),
+        (0, 5, 0, ()),
+        (1, 5, 5, THRESHOLD),
+        (4, 5, 5, THRESHOLD),
+        (5, 5, 5, ()),
+        (6, 5, 6, ()),
+        (0, 10, 0, ()),
+        (1, 10, 10, THRESHOLD),
+        (9, 10, 10, THRESHOLD),
+        (10, 10, 10, ()),
+        (11, 10, 11, ()),
+        (1_000_000, 10, 1_000_000, ()),
+    ],
+)
+def test_threshold(count: int, k: int, value: int, adjusted: tuple[str, ...]) -> None:
+    shown = threshold(count, k)
+    assert shown == ShownCount(value, adjusted)
+    assert shown.precision == ("imprecise" if adjusted else "exact")
+
+
+@pytest.mark.parametrize(
+    ("count", "k", "upstream", "expected"),
+    [
+        (3, 5, THRESHOLD, ShownCount(5, THRESHOLD)),
+        (5, 5, THRESHOLD, ShownCount(5, THRESHOLD)),
+        (7, 5, THRESHOLD, ShownCount(7, THRESHOLD)),
+        (0, 5, NO_COUNT, ShownCount(0, NO_COUNT)),
+        (3, 5, NO_COUNT, ShownCount(5, (*NO_COUNT, "threshold"))),
+        (3, 5, ("threshold", "noise"), ShownCount(5, ("threshold", "noise"))),
+        (3, 5, ("noise", "threshold"), ShownCount(5, ("noise", "threshold"))),
+        (12, 5, ("noise",), ShownCount(12, ("noise",))),
+        (1, 1, ("imprecise",), ShownCount(1, ("imprecise",))),
+    ],
+)
+def test_threshold_keeps_upstream_adjustments_once(
+    count: int, k: int, upstream: tuple[str, ...], expected: ShownCount
+) -> None:
+    shown = threshold(count, k, upstream)
+    assert shown == expected
+    assert shown.precision == "imprecise"
+
+
+def exact(value: int) -> ShownCount:
+    return ShownCount(value)
+
+
+@pytest.mark.parametrize(
+    ("parts", "k", "expected"),
+    [
+        ([], 5, ShownCount(0)),
+        ([exact(0)], 5, ShownCount(0)),
+        ([exact(0), exact(0), exact(0)], 5, ShownCount(0)),
+        ([threshold(2, 5), threshold(2, 5)], 5, ShownCount(10, THRESHOLD)),
+        ([threshold(2, 5), exact(0)], 5, ShownCount(5, THRESHOLD)),
+        ([threshold(3, 5), threshold(7, 5)], 5, ShownCount(12, THRESHOLD)),
+        ([threshold(4, 10), threshold(30, 10), exact(0)], 10, ShownCount(40, THRESHOLD)),
+        ([threshold(10, 5), threshold(20, 5)], 5, ShownCount(30)),
+        ([exact(250), exact(1000), exact(0)], 5, ShownCount(1250)),
+        # parts from a member with a smaller k: their exact sum is itself thresholded
+        ([exact(1), exact(2)], 5, ShownCount(5, THRESHOLD)),
+        ([exact(1), exact(1)], 1, ShownCount(2)),
+        (
+            [ShownCount(5, NO_COUNT), threshold(1, 5), exact(6)],
+            5,
+            ShownCount(16, (*NO_COUNT, "threshold")),
+        ),
+        (
+            [threshold(1, 5), ShownCount(5, NO_COUNT), ShownCount(5, (*NO_COUNT, "threshold"))],
+            5,
+            ShownCount(15, ("threshold", *NO_COUNT)),
+        ),
+        ([ShownCount(0, NO_COUNT), exact(1)], 5, ShownCount(5, (*NO_COUNT, "threshold"))),
+    ],
+)
+def test_total_of(parts: list[ShownCount], k: int, expected: ShownCount) -> None:
+    total = total_of(parts, k)
+    assert total == expected
+    assert total.precision == ("imprecise" if expected.adjusted else "exact")
+
+
+@pytest.mark.parametrize("k", [2, 5, 11])
+def test_total_never_reveals_a_suppressed_count(k: int) -> None:
+    """Differencing: subtracting the exact parts from the total leaves only shown values.
+
+    Whatever the suppressed true counts (1..k-1) are, the total is the same, so neither the total
+    nor total minus the exact parts tells them apart.
+    """
+    rng = random.Random(k)
+    for _ in range(500):
+        true = [rng.choice([0, rng.randrange(1, k), rng.randrange(k, 3 * k)]) for _ in range(4)]
+        shown = [threshold(count, k) for count in true]
+        total = total_of(shown, k)
+        exact_sum = sum(s.value for s in shown if s.precision == "exact")
+        adjusted = [s for s in shown if s.adjusted]
+        assert total.value - exact_sum == sum(s.value for s in adjusted) == k * len(adjusted)
+        assert total.precision == ("imprecise" if adjusted else "exact")
+        resampled = [rng.randrange(1, k) if 0 < count < k else count for count in true]
+        assert total_of([threshold(count, k) for count in resampled], k) == total

@@ -47,7 +47,7 @@ class Breaker:
 
     def record(self, ok: bool, now: float, threshold: int, probe_after: float) -> None:
         if ok:
-            self.failures = 0
+            self.failures, self.open_until = 0, 0.0
             return
         self.failures += 1
         if self.failures >= threshold:
