@@ -38,12 +38,15 @@ async def _maintain(registry: Registry, session: aiohttp.ClientSession) -> None:
     last = loop.time()
     while True:
         await asyncio.sleep(_TICK)
-        if registry.changed_on_disk():
-            registry.reload()
-        if registry.reloaded or loop.time() - last >= registry.network.refresh:
-            registry.reloaded = False
-            await _refresh_all(registry, session)
-            last = loop.time()
+        try:
+            if registry.changed_on_disk():
+                registry.reload()
+            if registry.reloaded or loop.time() - last >= registry.network.refresh:
+                registry.reloaded = False
+                await _refresh_all(registry, session)
+                last = loop.time()
+        except Exception:  # keep maintaining whatever one round ran into
+            log.exception("member maintenance failed; trying again")
 
 
 async def _network_ctx(app: web.Application) -> AsyncIterator[None]:

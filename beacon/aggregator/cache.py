@@ -24,6 +24,8 @@ class CacheKey:
     versions: Versions
     tier: str
     request: str
+    credential: str = ""
+    """Fingerprint of the aggregator's token at the member: a new token, new answers."""
 
 
 class AnswerCache:

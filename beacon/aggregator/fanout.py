@@ -7,6 +7,7 @@ the slowest member costs the answer nothing beyond the deadline, and every outco
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,8 +20,11 @@ from beacon.aggregator.merge import inconsistency
 from beacon.aggregator.outcomes import Answered, Failed, Outcome, Status
 from beacon.aggregator.registry import MemberState, Registry
 from beacon.aggregator.transport import fetch_json
+from beacon.config import NetworkConfig
 from beacon.results import Granularity
 from beacon.schemas import Validators, problems
+
+log = logging.getLogger(__name__)
 
 _GRACE = 0.25
 """Seconds past the deadline after which a member task that has not ended is abandoned."""
@@ -62,7 +66,8 @@ class FanOut:
             return []
         deadline = time.monotonic() + network.deadline
         tasks = [
-            asyncio.create_task(self._ask(state, request, deadline, request_id)) for state in states
+            asyncio.create_task(self._ask(network, state, request, deadline, request_id))
+            for state in states
         ]
         done, pending = await asyncio.wait(tasks, timeout=network.deadline + _GRACE)
         for task in pending:
@@ -75,9 +80,13 @@ class FanOut:
         ]
 
     async def _ask(
-        self, state: MemberState, request: MemberRequest, deadline: float, request_id: str
+        self,
+        network: NetworkConfig,
+        state: MemberState,
+        request: MemberRequest,
+        deadline: float,
+        request_id: str,
     ) -> Outcome:
-        network = self.registry.network
         member = state.member
         narrowed = _narrowed(request, state)
         if narrowed is None:
@@ -90,10 +99,15 @@ class FanOut:
         budget = min(member.timeout, deadline - now)
         try:
             async with asyncio.timeout(budget):
-                outcome = await self._answer(state, narrowed, request_id)
+                outcome = await self._answer(network, state, narrowed, request_id)
         except TimeoutError:
             outcome = Failed(
                 member, Status.TIMEOUT, time.monotonic() - now, f"no answer within {budget:.2f} s"
+            )
+        except Exception:  # a bug here must cost one member, not the whole answer
+            log.exception("unexpected failure asking a member", extra={"member": member.id})
+            outcome = Failed(
+                member, Status.INVALID_RESPONSE, time.monotonic() - now, "unexpected failure"
             )
         state.breaker.record(
             not outcome.status.counts_against,
@@ -103,13 +117,20 @@ class FanOut:
         )
         return outcome
 
-    async def _answer(self, state: MemberState, request: MemberRequest, request_id: str) -> Outcome:
+    async def _answer(
+        self, network: NetworkConfig, state: MemberState, request: MemberRequest, request_id: str
+    ) -> Outcome:
         started = time.monotonic()
         versions = (
             await self.registry.current_versions(self.session, state) if self.cache.enabled else ()
         )
         key = CacheKey(
-            state.member.id, state.member.base, versions, request.tier, request.canonical
+            state.member.id,
+            state.member.base,
+            versions,
+            request.tier,
+            request.canonical,
+            self.registry.credential(state.member),
         )
         cached = self.cache.get(key)
         if cached is not None:
@@ -122,7 +143,7 @@ class FanOut:
             params=request.params,
             headers=self.registry.headers(state.member, request_id),
             within=state.member.timeout,
-            max_bytes=self.registry.network.max_member_bytes,
+            max_bytes=network.max_member_bytes,
         )
         if isinstance(got, Failed):
             return got

@@ -73,6 +73,8 @@ def inconsistency(body: dict[str, Any], asked: Granularity) -> str | None:
         return "a count answer without numTotalResults"
     if total is not None and exists != (total > 0):
         return f"exists is {str(exists).lower()} but numTotalResults is {total}"
+    if total is not None and _raw_sum(body) > total:
+        return f"result sets add up to {_raw_sum(body)}, more than numTotalResults {total}"
     for result_set in body.get("response", {}).get("resultSets", []):
         if result_set["exists"] != (result_set["resultsCount"] > 0):
             return f"result set {result_set['id']!r}: exists disagrees with resultsCount"
@@ -118,7 +120,13 @@ def _answered(
     count: ShownCount | None = None
     if granularity >= Granularity.COUNT:
         if sets:
-            count = total_of([s.count for s in sets], k)
+            # Sets may not cover the whole (an inner aggregator's count-only member): the rest
+            # of the member's total is one more part, thresholded like the others.
+            parts = [s.count for s in sets]
+            rest = summary.get("numTotalResults", 0) - _raw_sum(body)
+            if rest > 0:
+                parts.append(threshold(rest, k, _upstream(summary)))
+            count = total_of(parts, k)
         elif "numTotalResults" in summary:
             count = threshold(summary["numTotalResults"], k, _upstream(summary))
         else:
@@ -156,6 +164,10 @@ def _sets(outcome: Answered, k: int) -> list[MergedSet]:
             )
         )
     return found
+
+
+def _raw_sum(body: dict[str, Any]) -> int:
+    return sum(r["resultsCount"] for r in body.get("response", {}).get("resultSets", []))
 
 
 def _upstream(section: dict[str, Any]) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ datasets, breaker) survives a reload as long as its id and URL stay the same.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import os
@@ -156,13 +157,18 @@ class Registry:
             headers["X-Request-ID"] = request_id
         return headers
 
+    def credential(self, member: Member) -> str:
+        """A fingerprint of the token used at a member (part of cache keys), never the token."""
+        token = member.token or self._network.token
+        return hashlib.sha256(token.value.encode()).hexdigest()[:16] if token else ""
+
     async def refresh(self, session: aiohttp.ClientSession, state: MemberState) -> None:
         """Read a member's /info, /map and datasets; a failure is recorded, never raised."""
         got = await self._get(session, state, f"{state.member.base}/info")
         if isinstance(got, Failed):
             state.problem = f"/info: {got.detail}"
             return
-        state.beacon_id = str(got.get("meta", {}).get("beaconId") or state.member.id)[:256]
+        state.beacon_id = str(_object(got, "meta").get("beaconId") or state.member.id)[:256]
         found = await self._get(session, state, f"{state.member.base}/map")
         if not isinstance(found, Failed):
             state.endpoints = _endpoints(found, state.member.base)
@@ -175,7 +181,7 @@ class Registry:
             state.versions = ()
             state.versions_at = time.monotonic()  # not asked again on every request
             return
-        collections = got.get("response", {}).get("collections", [])
+        collections = _object(got, "response").get("collections", [])
         if not isinstance(collections, list):
             collections = []
         datasets = tuple(
@@ -183,7 +189,7 @@ class Registry:
         )
         state.datasets = datasets
         # Without a version for every dataset a re-ingest cannot be told apart: no caching.
-        versions = tuple(sorted((d["id"], str(d.get("version") or "")) for d in datasets))
+        versions = tuple(sorted((d["id"], str(d.get("version") or "")[:128]) for d in datasets))
         state.versions = versions if all(v for _, v in versions) else ()
         state.versions_at = time.monotonic()
         state.problem = None
@@ -219,7 +225,7 @@ class Registry:
 
 def _endpoints(found: dict[str, Any], base: str) -> dict[str, str]:
     """Entry URLs from a member's /map, kept only under the member's own configured URL."""
-    sets = found.get("response", {}).get("endpointSets", {})
+    sets = _object(found, "response").get("endpointSets", {})
     endpoints = {}
     if isinstance(sets, dict):
         for entry_type, entry in _MAP_ENTRIES.items():
@@ -228,3 +234,9 @@ def _endpoints(found: dict[str, Any], base: str) -> dict[str, str]:
             if isinstance(root, str) and root.startswith(base + "/"):
                 endpoints[entry] = root.rstrip("/")
     return endpoints
+
+
+def _object(container: dict[str, Any], key: str) -> dict[str, Any]:
+    """`container[key]` when it is a JSON object; members may send anything."""
+    value = container.get(key)
+    return value if isinstance(value, dict) else {}

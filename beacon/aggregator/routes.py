@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -10,6 +12,7 @@ from aiohttp import web
 
 from beacon.aggregator.fanout import MemberRequest
 from beacon.aggregator.merge import merge
+from beacon.aggregator.registry import MemberState
 from beacon.aggregator.responses import network_answer
 from beacon.auth import principal_of
 from beacon.errors import InvalidRequest, NotFound
@@ -58,8 +61,8 @@ async def _answer(
 ) -> web.Response:
     started = time.monotonic()
     app = request.app
+    network = app[REGISTRY].network  # the configuration the fan-out below will use
     outcomes = await app[FANOUT].ask_all(member_request, request.get(REQUEST_ID, ""))
-    network = app[REGISTRY].network
     merged = merge(outcomes, granularity=member_request.granularity, k=network.k)
     elapsed = time.monotonic() - started
     return _json(network_answer(app[SETTINGS], network, received, merged, schema, elapsed))
@@ -177,13 +180,27 @@ def _collections(request: web.Request, datasets: list[dict[str, Any]]) -> web.Re
     )
 
 
+async def _fresh_datasets(request: web.Request) -> list[dict[str, Any]]:
+    """Members' datasets no older than `versions_max_age` (re-read within the deadline), so an
+    aggregator above this one keys its cache on current versions."""
+    registry, fanout = request.app[REGISTRY], request.app[FANOUT]
+
+    async def one(state: MemberState) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(state.member.timeout, registry.network.deadline)):
+                await registry.current_versions(fanout.session, state)
+
+    await asyncio.gather(*(one(state) for state in registry.states()))
+    return _member_datasets(request)
+
+
 async def datasets_list(request: web.Request) -> web.Response:
-    return _collections(request, _member_datasets(request))
+    return _collections(request, await _fresh_datasets(request))
 
 
 async def dataset_one(request: web.Request) -> web.Response:
     wanted = request.match_info["id"]
-    found = [d for d in _member_datasets(request) if d["id"] == wanted]
+    found = [d for d in await _fresh_datasets(request) if d["id"] == wanted]
     if not found:
         raise NotFound(f"no member has a dataset {wanted!r}")
     return _collections(request, found)

@@ -530,7 +530,12 @@ def returned(body: dict[str, Any], granularity: str) -> dict[str, Any]:
         (
             with_set(count_body(exists=False, numTotalResults=0), exists=True, resultsCount=2),
             COUNT,
-            "result set 'a' exists but the answer says it does not",
+            "result sets add up to 2, more than numTotalResults 0",
+        ),
+        (
+            with_set(count_body(exists=True, numTotalResults=1), exists=True, resultsCount=2),
+            COUNT,
+            "result sets add up to 2, more than numTotalResults 1",
         ),
         (
             returned(with_set(count_body(exists=False), exists=True, resultsCount=2), "boolean"),
