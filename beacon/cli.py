@@ -169,9 +169,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_parser("check", help="validate settings and config file").set_defaults(
         func=config_check
     )
+    from beacon.client import add_query_command
     from beacon.demo import add_demo_commands
 
     add_demo_commands(commands)
+    add_query_command(commands)
     return parser
 
 

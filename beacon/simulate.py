@@ -6,8 +6,9 @@ msprime and tskit are the optional `sim` extra, so they are imported inside the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,13 @@ import numpy.typing as npt
 
 from beacon.ingest.bgzf import BgzfWriter
 
-__all__ = ["CohortSpec", "sequence_length_for", "write_cohort_vcf"]
+__all__ = [
+    "CohortPart",
+    "CohortSpec",
+    "sequence_length_for",
+    "write_cohort_parts",
+    "write_cohort_vcf",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +53,15 @@ class CohortSpec:
     recombination_rate: float = 1e-8
     indel_fraction: float = 0.03  # share of sites rewritten as indels, to exercise normalisation
     missing_fraction: float = 0.002  # share of genotype calls written as ./.
+    sample_prefix: str = "S"
+
+
+@dataclass(frozen=True)
+class CohortPart:
+    """One file of `write_cohort_parts`: the next `samples` individuals of the simulation."""
+
+    path: Path
+    samples: int
     sample_prefix: str = "S"
 
 
@@ -84,27 +100,102 @@ def write_cohort_vcf(
     import msprime
 
     rng = np.random.default_rng(spec.seed)
-    table = _genotype_table()
-    alleles = 0
-    with BgzfWriter(path, level=_COMPRESSION_LEVEL) as writer:
-        writer.write(_header(spec, msprime.__version__))
-        block = np.empty((_BATCH, 2 * spec.samples), dtype=np.uint8)
-        prefixes: list[bytes] = []
-        for prefix, alts, genotypes in _all_records(spec, rng):
-            block[len(prefixes)] = genotypes
-            prefixes.append(prefix)
-            alleles += alts
-            if len(prefixes) == _BATCH:
-                writer.write(_render(prefixes, block, table, rng, spec.missing_fraction))
-                prefixes.clear()
-                if progress is not None:
-                    progress(alleles)
-        if prefixes:
-            writer.write(_render(prefixes, block, table, rng, spec.missing_fraction))
+    with _VcfOut(path, spec, msprime.__version__, rng) as out:
+        for pos, alleles, genotypes in _all_sites(spec, rng):
+            wrote = out.add(_line(spec.chrom, pos, alleles), len(alleles) - 1, genotypes)
+            if wrote and progress is not None:
+                progress(out.alleles)
     if progress is not None:
-        progress(alleles)
-    logger.info("cohort written", extra={"path": str(path), "alleles": alleles})
-    return alleles
+        progress(out.alleles)
+    logger.info("cohort written", extra={"path": str(path), "alleles": out.alleles})
+    return out.alleles
+
+
+def write_cohort_parts(
+    spec: CohortSpec, parts: Sequence[CohortPart], progress: Callable[[int], None] | None = None
+) -> list[int]:
+    """Simulate `spec` once and write its individuals, in order, as one bgzipped VCF per part.
+
+    The parts' sizes must add up to `spec.samples`. They share one population, so common alleles
+    are in every part while rare ones are private to one; a part leaves out the ALT alleles none
+    of its individuals carries. Returns the ALT alleles written per part; `progress` gets the
+    running total over all parts after every batch.
+    """
+    import msprime
+
+    if sum(part.samples for part in parts) != spec.samples:
+        raise ValueError("the parts' samples must add up to the spec's samples")
+    rng = np.random.default_rng(spec.seed)
+    ends = np.cumsum([part.samples for part in parts]) * 2
+    haplotypes = [slice(end - 2 * part.samples, end) for part, end in zip(parts, ends, strict=True)]
+    with ExitStack() as stack:
+        outs = [
+            stack.enter_context(
+                _VcfOut(
+                    part.path,
+                    replace(spec, samples=part.samples, sample_prefix=part.sample_prefix),
+                    msprime.__version__,
+                    # The missing-call draws of each part, apart from the shared simulation's.
+                    np.random.default_rng([spec.seed, 2, index]),
+                )
+            )
+            for index, part in enumerate(parts)
+        ]
+        for pos, alleles, genotypes in _all_sites(spec, rng):
+            wrote = False
+            for out, columns in zip(outs, haplotypes, strict=True):
+                mine, seen = _drop_unseen(genotypes[columns], alleles)
+                if len(seen) > 1:
+                    wrote |= out.add(_line(spec.chrom, pos, seen), len(seen) - 1, mine)
+            if wrote and progress is not None:
+                progress(sum(out.alleles for out in outs))
+    if progress is not None:
+        progress(sum(out.alleles for out in outs))
+    return [out.alleles for out in outs]
+
+
+class _VcfOut:
+    """A bgzipped VCF being written: header first, then records rendered in batches."""
+
+    def __init__(
+        self, path: Path, spec: CohortSpec, msprime_version: str, rng: np.random.Generator
+    ) -> None:
+        self._writer = BgzfWriter(path, level=_COMPRESSION_LEVEL)
+        self._writer.write(_header(spec, msprime_version))
+        self._block = np.empty((_BATCH, 2 * spec.samples), dtype=np.uint8)
+        self._prefixes: list[bytes] = []
+        self._table = _genotype_table()
+        self._rng = rng
+        self._missing_fraction = spec.missing_fraction
+        self.alleles = 0
+
+    def add(self, prefix: bytes, alts: int, genotypes: npt.NDArray[np.int32]) -> bool:
+        """Queue one record; return whether a full batch was written."""
+        self._block[len(self._prefixes)] = genotypes
+        self._prefixes.append(prefix)
+        self.alleles += alts
+        if len(self._prefixes) < _BATCH:
+            return False
+        self._flush()
+        return True
+
+    def _flush(self) -> None:
+        if self._prefixes:
+            rows = _render(
+                self._prefixes, self._block, self._table, self._rng, self._missing_fraction
+            )
+            self._writer.write(rows)
+            self._prefixes.clear()
+
+    def __enter__(self) -> _VcfOut:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self._flush()
+        finally:
+            self._writer.close()
 
 
 def _chunks(spec: CohortSpec) -> list[tuple[int, int, int]]:
@@ -116,14 +207,14 @@ def _chunks(spec: CohortSpec) -> list[tuple[int, int, int]]:
     return [(int(bounds[i]), int(bounds[i + 1] - bounds[i]), int(seeds[i])) for i in range(count)]
 
 
-def _all_records(
+def _all_sites(
     spec: CohortSpec, rng: np.random.Generator
-) -> Iterator[tuple[bytes, int, npt.NDArray[np.int32]]]:
-    """Simulate each piece in turn and yield its records (see _records)."""
+) -> Iterator[tuple[int, tuple[str, ...], npt.NDArray[np.int32]]]:
+    """Simulate each piece in turn and yield its sites (see _sites)."""
     for start, length, seed in _chunks(spec):
         ts = _simulate(spec, length, seed)
         plan = _plan_indels(ts, length, spec.indel_fraction, rng)
-        yield from _records(ts, spec.chrom, spec.offset + start + 1, plan)
+        yield from _sites(ts, spec.offset + start + 1, plan)
 
 
 def _simulate(spec: CohortSpec, length: int, seed: int) -> Any:
@@ -173,10 +264,10 @@ def _plan_indels(ts: Any, length: int, fraction: float, rng: np.random.Generator
     return _IndelPlan(chosen=chosen, insertion=insertion, length=sizes, bases=bases)
 
 
-def _records(
-    ts: Any, chrom: str, shift: int, plan: _IndelPlan
-) -> Iterator[tuple[bytes, int, npt.NDArray[np.int32]]]:
-    """Yield (line up to the genotypes, ALT count, haplotype allele indexes) per written site.
+def _sites(
+    ts: Any, shift: int, plan: _IndelPlan
+) -> Iterator[tuple[int, tuple[str, ...], npt.NDArray[np.int32]]]:
+    """Yield (VCF POS, alleles with REF first, haplotype allele indexes) per written site.
 
     `shift` turns a 0-based simulated position into the VCF's 1-based POS. The genotype
     array is tskit's reused buffer: copy it before advancing the iterator.
@@ -192,11 +283,14 @@ def _records(
         if len(alleles) < 2 or len(alleles) > _MISSING:
             continue
         last = pos
-        ref, alts = alleles[0], alleles[1:]
-        if len(alts) == 1 and plan.chosen[index]:
-            ref, alts = _indel(plan, index, ref)
-        line = f"{chrom}\t{pos}\t.\t{ref}\t{','.join(alts)}\t.\tPASS\t.\tGT\t"
-        yield line.encode(), len(alts), genotypes
+        if len(alleles) == 2 and plan.chosen[index]:
+            alleles = _indel(plan, index, alleles[0])
+        yield pos, alleles, genotypes
+
+
+def _line(chrom: str, pos: int, alleles: tuple[str, ...]) -> bytes:
+    """A record's columns up to and including FORMAT, ending in a tab before the genotypes."""
+    return f"{chrom}\t{pos}\t.\t{alleles[0]}\t{','.join(alleles[1:])}\t.\tPASS\t.\tGT\t".encode()
 
 
 def _drop_unseen(
@@ -213,12 +307,12 @@ def _drop_unseen(
     return renumber[genotypes], tuple(alleles[i] for i in keep)
 
 
-def _indel(plan: _IndelPlan, index: int, anchor: str) -> tuple[str, tuple[str]]:
+def _indel(plan: _IndelPlan, index: int, anchor: str) -> tuple[str, str]:
     """REF and ALT of the planned insertion or deletion anchored on the site's REF base."""
     bases = plan.bases[index, : plan.length[index]].tobytes().decode()
     if plan.insertion[index]:
-        return anchor, (anchor + bases,)
-    return anchor + bases, (anchor,)
+        return anchor, anchor + bases
+    return anchor + bases, anchor
 
 
 def _genotype_table() -> npt.NDArray[np.uint8]:
