@@ -131,7 +131,8 @@ def _answered(
             count = threshold(summary["numTotalResults"], k, _upstream(summary))
         else:
             count = ShownCount(k, (NO_COUNT,)) if exists else ShownCount(0)
-    nested = body.get("info", {}).get("members")
+    info = body.get("info")
+    nested = info.get("members") if isinstance(info, dict) else None
     return MemberSummary(
         outcome.member,
         Status.OK,
@@ -140,8 +141,46 @@ def _answered(
         exists=exists,
         count=count,
         cached=outcome.cached,
-        nested=tuple(m for m in nested if isinstance(m, dict)) if isinstance(nested, list) else (),
+        nested=_nested(nested, k, depth=0),
     )
+
+
+_NESTED_TEXT = ("id", "country", "name", "beaconId", "status", "detail")
+_NESTED_DEPTH = 4
+
+
+def _nested(lines: Any, k: int, depth: int) -> tuple[dict[str, Any], ...]:
+    """An inner aggregator's member lines, rebuilt from known fields with this network's k.
+
+    Never passed through as sent: an inner network with a smaller k (or a careless one) must
+    not show a count this network would hide.
+    """
+    if not isinstance(lines, list) or depth >= _NESTED_DEPTH:
+        return ()
+    rebuilt = []
+    for line in lines[:1000]:
+        if not isinstance(line, dict):
+            continue
+        clean: dict[str, Any] = {
+            key: str(line[key])[:300] for key in _NESTED_TEXT if isinstance(line.get(key), str)
+        }
+        for key in ("exists", "cached"):
+            if isinstance(line.get(key), bool):
+                clean[key] = line[key]
+        for key in ("latencyMs", "httpStatus"):
+            if isinstance(line.get(key), int | float) and not isinstance(line.get(key), bool):
+                clean[key] = line[key]
+        count = line.get("count")
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            shown = threshold(count, k, _upstream(line))
+            clean.update(count=shown.value, countPrecision=shown.precision)
+            if shown.adjusted:
+                clean["countAdjustedTo"] = list(shown.adjusted)
+        inner = _nested(line.get("members"), k, depth + 1)
+        if inner:
+            clean["members"] = list(inner)
+        rebuilt.append(clean)
+    return tuple(rebuilt)
 
 
 def _sets(outcome: Answered, k: int) -> list[MergedSet]:
