@@ -77,6 +77,11 @@ async def fetch_answer(
     return body
 
 
+def _printable(text: str) -> str:
+    """Text from a remote beacon without control characters (no terminal escapes)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def _section(body: dict[str, Any], key: str) -> dict[str, Any]:
     """`body[key]` when it is an object, else an empty one: the answer is checked only loosely."""
     value = body.get(key)
@@ -194,12 +199,12 @@ async def run_query(
         params = request_params(variant, assembly, granularity)
         body = await fetch_answer(url, params, time_limit, entry)
     except InvalidRequest as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"error: {_printable(exc.message)}", file=sys.stderr)
         return FAILED
     except QueryFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_printable(str(exc))}", file=sys.stderr)
         return FAILED
-    print("\n".join(answer_lines(body)))
+    print("\n".join(_printable(line) for line in answer_lines(body)))
     return 0
 
 

@@ -1,7 +1,8 @@
-"""The disclosure policy: what a Principal may see of what the store found. Pure functions.
+"""The disclosure policy: what a Principal may see of what was found. Pure functions.
 
-The response builders accept only a `Disclosure`, so no answer can skip this module. Today the
-policy caps granularity at the node's configured ceiling; thresholds and budgets build on it.
+The node's response builders accept only a `Disclosure` (today: a granularity ceiling); the
+aggregator passes every count it shows through `threshold` and `total_of`. Access tiers, the
+node's own thresholds and budgets build on these.
 """
 
 from __future__ import annotations

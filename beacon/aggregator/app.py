@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -59,24 +58,26 @@ async def _network_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     # Per-call limits are set by each call; this is only the backstop.
     timeout = aiohttp.ClientTimeout(total=120, sock_connect=10)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    # No cookie jar: one member's cookies must never reach another (cookies ignore ports).
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
         app[FANOUT] = FanOut(
             session,
             registry,
             AnswerCache(network.cache_entries, network.cache_ttl),
             app[VALIDATORS],
         )
-        with contextlib.suppress(TimeoutError):
-            # Endpoints and datasets help the first queries, but a dead member must not stall
-            # start-up: queries work without them (standard paths, no caching).
-            await asyncio.wait_for(
-                asyncio.shield(_refresh_all(registry, session)), min(network.deadline, 5.0)
-            )
+        first = asyncio.create_task(_refresh_all(registry, session))
+        # Endpoints and datasets help the first queries, but a dead member must not stall
+        # start-up: queries work without them (standard paths, no caching).
+        await asyncio.wait([first], timeout=min(network.deadline, 5.0))
         maintainer = asyncio.create_task(_maintain(registry, session))
         yield
-        maintainer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await maintainer
+        background = [first, maintainer, *registry.pending()]
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
 
 
 async def _sighup_ctx(app: web.Application) -> AsyncIterator[None]:

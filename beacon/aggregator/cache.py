@@ -29,15 +29,25 @@ class CacheKey:
 
 
 class AnswerCache:
-    """A bounded LRU of validated member bodies with a time to live (entries=0 disables it)."""
+    """A bounded LRU of validated member bodies with a time to live (entries=0 disables it).
+
+    Bounded twice: by entries, and by `max_bytes` of answers as the members sent them (a parsed
+    body takes several times that in memory; count answers are a few hundred bytes).
+    """
 
     def __init__(
-        self, entries: int, ttl: float, clock: Callable[[], float] = time.monotonic
+        self,
+        entries: int,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self._entries = entries
         self._ttl = ttl
         self._clock = clock
-        self._items: OrderedDict[CacheKey, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._items: OrderedDict[CacheKey, tuple[float, int, dict[str, Any]]] = OrderedDict()
 
     @property
     def enabled(self) -> bool:
@@ -47,20 +57,27 @@ class AnswerCache:
         item = self._items.get(key)
         if item is None:
             return None
-        stored, body = item
+        stored, _, body = item
         if self._clock() - stored > self._ttl:
-            del self._items[key]
+            self._drop(key)
             return None
         self._items.move_to_end(key)
         return body
 
-    def put(self, key: CacheKey, body: dict[str, Any]) -> None:
-        if self._entries <= 0 or not key.versions:
+    def put(self, key: CacheKey, body: dict[str, Any], size: int = 0) -> None:
+        """Keep `body` (`size`: its length as received, in bytes) unless it cannot be kept."""
+        if self._entries <= 0 or not key.versions or size > self._max_bytes:
             return  # a member whose versions are unknown is never cached
-        self._items[key] = (self._clock(), body)
-        self._items.move_to_end(key)
-        while len(self._items) > self._entries:
-            self._items.popitem(last=False)
+        if key in self._items:
+            self._drop(key)
+        self._items[key] = (self._clock(), size, body)
+        self._bytes += size
+        while len(self._items) > self._entries or self._bytes > self._max_bytes:
+            self._drop(next(iter(self._items)))
+
+    def _drop(self, key: CacheKey) -> None:
+        _, size, _ = self._items.pop(key)
+        self._bytes -= size
 
     def __len__(self) -> int:
         return len(self._items)

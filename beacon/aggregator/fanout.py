@@ -17,7 +17,7 @@ import aiohttp
 
 from beacon.aggregator.cache import AnswerCache, CacheKey
 from beacon.aggregator.merge import inconsistency
-from beacon.aggregator.outcomes import Answered, Failed, Outcome, Status
+from beacon.aggregator.outcomes import Answered, Failed, Outcome, Status, json_object
 from beacon.aggregator.registry import MemberState, Registry
 from beacon.aggregator.transport import fetch_json
 from beacon.config import NetworkConfig
@@ -47,6 +47,8 @@ class MemberRequest:
     params: dict[str, str] | None = None
     variant_id: str = ""
     dataset_ids: tuple[str, ...] = ()
+    limit: int = 0
+    """Records per result set a member may send (record granularity)."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,11 @@ class FanOut:
             asyncio.create_task(self._ask(network, state, request, deadline, request_id))
             for state in states
         ]
-        done, pending = await asyncio.wait(tasks, timeout=network.deadline + _GRACE)
-        for task in pending:
-            task.cancel()
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=network.deadline + _GRACE)
+        finally:  # also when the caller goes away
+            for task in tasks:
+                task.cancel()
         return [
             task.result()
             if task in done
@@ -110,7 +114,7 @@ class FanOut:
                 member, Status.INVALID_RESPONSE, time.monotonic() - now, "unexpected failure"
             )
         state.breaker.record(
-            not outcome.status.counts_against,
+            not outcome.counts_against,
             time.monotonic(),
             network.failures_to_open,
             network.probe_after,
@@ -143,20 +147,36 @@ class FanOut:
             params=request.params,
             headers=self.registry.headers(state.member, request_id),
             within=state.member.timeout,
-            max_bytes=network.max_member_bytes,
+            max_bytes=_byte_cap(network, request),
         )
         if isinstance(got, Failed):
             return got
+        body, size = got
         latency = time.monotonic() - started
-        validator = self.validators.member_answer
-        if validator.is_valid(got):
-            problem = inconsistency(got, request.granularity)
-        else:
-            problem = "not a valid Beacon answer: " + problems(validator, got)[0]
+        problem = self._problem(body, request)
         if problem:
             return Failed(state.member, Status.INVALID_RESPONSE, latency, problem[:300])
-        self.cache.put(key, got)
-        return Answered(state.member, got, latency)
+        if state.versions == versions:  # not if the member published a release meanwhile
+            self.cache.put(key, body, size)
+        return Answered(state.member, body, latency)
+
+    def _problem(self, body: dict[str, Any], request: MemberRequest) -> str | None:
+        """Why a member's answer cannot be merged, or None; records it was not asked for are
+        dropped first, so they cost no validation and no cache space."""
+        sets = json_object(body, "response").get("resultSets")
+        for result_set in sets if isinstance(sets, list) else []:
+            if not isinstance(result_set, dict) or not isinstance(result_set.get("results"), list):
+                continue
+            if request.granularity < Granularity.RECORD:
+                result_set["results"] = []
+            elif len(result_set["results"]) > request.limit:
+                return (
+                    f"more than the {request.limit} records asked for in {result_set.get('id')!r}"
+                )
+        validator = self.validators.member_answer
+        if not validator.is_valid(body):
+            return "not a valid Beacon answer: " + problems(validator, body)[0]
+        return inconsistency(body, request.granularity)
 
 
 def _narrowed(request: MemberRequest, state: MemberState) -> MemberRequest | None:
@@ -180,3 +200,13 @@ def _url(state: MemberState, request: MemberRequest) -> str:
     if request.entry == "variant":
         return f"{state.url('g_variants')}/{quote(request.variant_id, safe='')}"
     return state.url(request.entry)
+
+
+_SMALL_ANSWER = 1024 * 1024
+"""Bytes a boolean or count answer may take: about 3,000 result sets."""
+
+
+def _byte_cap(network: NetworkConfig, request: MemberRequest) -> int:
+    if request.granularity is Granularity.RECORD:
+        return network.max_member_bytes
+    return min(network.max_member_bytes, _SMALL_ANSWER)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from beacon.aggregator.outcomes import Answered, Failed, Outcome, Status
+from beacon.aggregator.outcomes import Answered, Failed, Outcome, Status, scalars
 from beacon.config import Member
 from beacon.privacy import ShownCount, threshold, total_of
 from beacon.results import Granularity
@@ -141,45 +141,32 @@ def _answered(
         exists=exists,
         count=count,
         cached=outcome.cached,
-        nested=_nested(nested, k, depth=0),
+        nested=_nested(nested),
     )
 
 
-_NESTED_TEXT = ("id", "country", "name", "beaconId", "status", "detail")
+_NESTED_FIELDS = ("id", "country", "name", "beaconId", "status", "exists")
 _NESTED_DEPTH = 4
 
 
-def _nested(lines: Any, k: int, depth: int) -> tuple[dict[str, Any], ...]:
-    """An inner aggregator's member lines, rebuilt from known fields with this network's k.
+def _nested(lines: Any, depth: int = 0) -> tuple[dict[str, Any], ...]:
+    """An inner aggregator's member lines: who answered and what they said, without counts.
 
-    Never passed through as sent: an inner network with a smaller k (or a careless one) must
-    not show a count this network would hide.
+    Rebuilt from known short fields, never passed through. Counts are left out: an inner member's
+    count is a sum over its datasets, and next to the datasets' own counts it would give away a
+    suppressed one (a total of 103 beside an exact 100).
     """
     if not isinstance(lines, list) or depth >= _NESTED_DEPTH:
         return ()
     rebuilt = []
     for line in lines[:1000]:
-        if not isinstance(line, dict):
-            continue
-        clean: dict[str, Any] = {
-            key: str(line[key])[:300] for key in _NESTED_TEXT if isinstance(line.get(key), str)
-        }
-        for key in ("exists", "cached"):
-            if isinstance(line.get(key), bool):
-                clean[key] = line[key]
-        for key in ("latencyMs", "httpStatus"):
-            if isinstance(line.get(key), int | float) and not isinstance(line.get(key), bool):
-                clean[key] = line[key]
-        count = line.get("count")
-        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
-            shown = threshold(count, k, _upstream(line))
-            clean.update(count=shown.value, countPrecision=shown.precision)
-            if shown.adjusted:
-                clean["countAdjustedTo"] = list(shown.adjusted)
-        inner = _nested(line.get("members"), k, depth + 1)
+        fields = scalars(line)
+        clean = {k: fields[k] for k in _NESTED_FIELDS if k in fields}
+        inner = _nested(line.get("members"), depth + 1) if isinstance(line, dict) else ()
         if inner:
             clean["members"] = list(inner)
-        rebuilt.append(clean)
+        if clean:
+            rebuilt.append(clean)
     return tuple(rebuilt)
 
 
@@ -188,7 +175,7 @@ def _sets(outcome: Answered, k: int) -> list[MergedSet]:
     beacon_id = outcome.body["meta"]["beaconId"]
     found = []
     for raw in outcome.body.get("response", {}).get("resultSets", []):
-        info = dict(raw.get("info") or {})
+        info = scalars(raw.get("info"))
         info.update(memberId=member.id, country=member.country)
         found.append(
             MergedSet(
@@ -211,7 +198,11 @@ def _raw_sum(body: dict[str, Any]) -> int:
 
 def _upstream(section: dict[str, Any]) -> tuple[str, ...]:
     """Adjustments a member (perhaps itself an aggregator) already made to a count."""
-    adjusted = tuple(str(a) for a in section.get("countAdjustedTo") or ())
-    if not adjusted and section.get("countPrecision") not in (None, "exact"):
-        adjusted = (str(section["countPrecision"]),)
+    given = section.get("countAdjustedTo")
+    adjusted = (
+        tuple(a[:64] for a in given[:16] if isinstance(a, str)) if isinstance(given, list) else ()
+    )
+    precision = section.get("countPrecision")
+    if not adjusted and isinstance(precision, str) and precision != "exact":
+        adjusted = (precision[:64],)
     return adjusted

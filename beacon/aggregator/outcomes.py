@@ -21,11 +21,6 @@ class Status(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     NOT_QUERIED = "not_queried"
 
-    @property
-    def counts_against(self) -> bool:
-        """Whether this outcome moves the member's circuit breaker towards open."""
-        return self not in (Status.OK, Status.CIRCUIT_OPEN, Status.NOT_QUERIED)
-
 
 @dataclass(frozen=True, slots=True)
 class Answered:
@@ -40,6 +35,10 @@ class Answered:
     def status(self) -> Status:
         return Status.OK
 
+    @property
+    def counts_against(self) -> bool:
+        return False
+
 
 @dataclass(frozen=True, slots=True)
 class Failed:
@@ -51,5 +50,48 @@ class Failed:
     detail: str
     http_status: int | None = None
 
+    @property
+    def counts_against(self) -> bool:
+        """Whether this moves the member's circuit breaker towards open.
+
+        Only what says the member is unwell: a 4xx other than 401/403/408/429 is the request's
+        fault (a range longer than the member allows), and callers choose their requests.
+        """
+        if self.status is Status.HTTP_ERROR:
+            return (
+                self.http_status is None
+                or self.http_status >= 500
+                or self.http_status
+                in (
+                    408,
+                    429,
+                )
+            )
+        return self.status not in (Status.CIRCUIT_OPEN, Status.NOT_QUERIED)
+
 
 Outcome = Answered | Failed
+
+
+def json_object(container: dict[str, Any], key: str) -> dict[str, Any]:
+    """`container[key]` when it is a JSON object, else empty: members may send anything."""
+    value = container.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def scalars(value: Any, limit: int = 32) -> dict[str, Any]:
+    """A member's free-form `info` object cut to its first `limit` short scalar fields.
+
+    Passed on to callers, so nothing nested (no depth to exhaust a JSON encoder), nothing long.
+    """
+    if not isinstance(value, dict):
+        return {}
+    kept: dict[str, Any] = {}
+    for key, item in value.items():
+        if len(kept) == limit:
+            break
+        if isinstance(item, str):
+            kept[str(key)[:64]] = item[:300]
+        elif isinstance(item, bool) or (isinstance(item, int | float) and abs(item) < 1e15):
+            kept[str(key)[:64]] = item
+    return kept

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from beacon.aggregator.cache import Versions
-from beacon.aggregator.outcomes import Failed
+from beacon.aggregator.outcomes import Failed, json_object
 from beacon.aggregator.transport import fetch_json
 from beacon.config import Member, NetworkConfig, load_network
 from beacon.errors import ConfigError
@@ -76,10 +77,16 @@ class MemberState:
         """The member's URL for an entry type, as its /map said, else the standard path."""
         return self.endpoints.get(entry) or f"{self.member.base}/{entry}"
 
+    ids: frozenset[str] = frozenset()
+
     @property
     def dataset_ids(self) -> frozenset[str] | None:
-        return frozenset(d["id"] for d in self.datasets) if self.problem is None else None
+        """The member's dataset ids, or None when its list could not be read."""
+        return self.ids if self.problem is None else None
 
+
+_RESTART_ONLY = ("cache_entries", "cache_ttl", "connections_per_member")
+"""Sizes of things built once at start; a reload logs that they did not change."""
 
 _MAP_ENTRIES = {
     "genomicVariation": "g_variants",
@@ -133,10 +140,21 @@ class Registry:
             log.error("config reload refused; keeping the current members",
                       extra={"problems": "; ".join(exc.problems)})  # fmt: skip
             return False
+        fixed = [k for k in _RESTART_ONLY if getattr(network, k) != getattr(self._network, k)]
+        if fixed:
+            log.warning("these settings change only on restart", extra={"kept": ", ".join(fixed)})
         self.apply(network)
         self.reloaded = True
         log.warning("members reloaded", extra={"members": len(network.members)})
         return True
+
+    def pending(self) -> list[asyncio.Task[None]]:
+        """Dataset reads still running, to be cancelled when the app stops."""
+        return [
+            s.versions_task
+            for s in self._states.values()
+            if s.versions_task is not None and not s.versions_task.done()
+        ]
 
     def changed_on_disk(self) -> bool:
         return self._path is not None and self._file_mtime() != self._mtime
@@ -168,7 +186,7 @@ class Registry:
         if isinstance(got, Failed):
             state.problem = f"/info: {got.detail}"
             return
-        state.beacon_id = str(_object(got, "meta").get("beaconId") or state.member.id)[:256]
+        state.beacon_id = str(json_object(got, "meta").get("beaconId") or state.member.id)[:256]
         found = await self._get(session, state, f"{state.member.base}/map")
         if not isinstance(found, Failed):
             state.endpoints = _endpoints(found, state.member.base)
@@ -181,13 +199,14 @@ class Registry:
             state.versions = ()
             state.versions_at = time.monotonic()  # not asked again on every request
             return
-        collections = _object(got, "response").get("collections", [])
+        collections = json_object(got, "response").get("collections", [])
         if not isinstance(collections, list):
             collections = []
         datasets = tuple(
             c for c in collections if isinstance(c, dict) and isinstance(c.get("id"), str)
         )
         state.datasets = datasets
+        state.ids = frozenset(d["id"] for d in datasets)
         # Without a version for every dataset a re-ingest cannot be told apart: no caching.
         versions = tuple(sorted((d["id"], str(d.get("version") or "")[:128]) for d in datasets))
         state.versions = versions if all(v for _, v in versions) else ()
@@ -212,7 +231,7 @@ class Registry:
     async def _get(
         self, session: aiohttp.ClientSession, state: MemberState, url: str
     ) -> dict[str, Any] | Failed:
-        return await fetch_json(
+        got = await fetch_json(
             session,
             state.member,
             url,
@@ -221,22 +240,36 @@ class Registry:
             within=state.member.timeout,
             max_bytes=self._network.max_member_bytes,
         )
+        return got if isinstance(got, Failed) else got[0]
 
 
 def _endpoints(found: dict[str, Any], base: str) -> dict[str, str]:
     """Entry URLs from a member's /map, kept only under the member's own configured URL."""
-    sets = _object(found, "response").get("endpointSets", {})
+    sets = json_object(found, "response").get("endpointSets", {})
     endpoints = {}
     if isinstance(sets, dict):
         for entry_type, entry in _MAP_ENTRIES.items():
             described = sets.get(entry_type)
             root = described.get("rootUrl") if isinstance(described, dict) else None
-            if isinstance(root, str) and root.startswith(base + "/"):
+            if isinstance(root, str) and _under(base, root):
                 endpoints[entry] = root.rstrip("/")
     return endpoints
 
 
-def _object(container: dict[str, Any], key: str) -> dict[str, Any]:
-    """`container[key]` when it is a JSON object; members may send anything."""
-    value = container.get(key)
-    return value if isinstance(value, dict) else {}
+def _under(base: str, url: str) -> bool:
+    """Whether `url` is a plain path below `base`: same scheme, host and port, no `..`, no
+    query or fragment. A member's /map may not send us (with its token) anywhere else."""
+    try:
+        parsed, root = URL(url), URL(base)
+    except ValueError:
+        return False
+    segments = parsed.raw_path.split("/")
+    return (
+        parsed.origin() == root.origin()
+        and not parsed.raw_query_string
+        and not parsed.raw_fragment
+        and ".." not in segments
+        and "." not in segments
+        and "%" not in parsed.raw_path
+        and parsed.raw_path.startswith(root.raw_path.rstrip("/") + "/")
+    )

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from beacon.aggregator.fanout import MemberRequest
 from beacon.aggregator.merge import merge
+from beacon.aggregator.outcomes import scalars
 from beacon.aggregator.registry import MemberState
 from beacon.aggregator.responses import network_answer
 from beacon.auth import principal_of
@@ -97,6 +98,7 @@ async def _query(request: web.Request, entry: str, ceiling: Granularity) -> web.
         tier=principal_of(request.headers).tier,
         body=body,
         dataset_ids=tuple(wanted),
+        limit=received.limit,
     )
     schema = VARIANT_SCHEMA if entry == "g_variants" else INDIVIDUAL_SCHEMA
     return await _answer(request, received, member_request, schema)
@@ -139,6 +141,7 @@ async def g_variant_by_id(request: web.Request) -> web.Response:
         params=forwarded,
         variant_id=key,
         dataset_ids=tuple(wanted),
+        limit=received.limit,
     )
     return await _answer(request, received, member_request, VARIANT_SCHEMA)
 
@@ -156,10 +159,8 @@ def _member_datasets(request: web.Request) -> list[dict[str, Any]]:
             record.setdefault("name", record["id"])
             if isinstance(dataset.get("version"), str):
                 record["version"] = dataset["version"]
-            info = dataset.get("info")
-            info = info if isinstance(info, dict) else {}
             record["info"] = {
-                **info,
+                **scalars(dataset.get("info")),
                 "beaconId": state.beacon_id,
                 "memberId": state.member.id,
                 "country": state.member.country,

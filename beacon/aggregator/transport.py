@@ -28,8 +28,9 @@ async def fetch_json(
     headers: dict[str, str],
     within: float,
     max_bytes: int,
-) -> dict[str, Any] | Failed:
-    """GET (or POST `body`) `url` within `within` seconds; the parsed JSON object, or why not.
+) -> tuple[dict[str, Any], int] | Failed:
+    """GET (or POST `body`) `url` within `within` seconds; the JSON object and its size in
+    bytes, or why there is none.
 
     Never raises for anything the member does: a slow, refusing, erroring, oversized or
     garbled member is a `Failed` with a short reason safe to show.
@@ -58,16 +59,25 @@ async def fetch_json(
     except Exception:  # a member must never sink the answer, whatever it does
         log.exception("unexpected failure calling a member", extra={"member": member.id})
         return failed(Status.INVALID_RESPONSE, "unexpected failure reading the answer")
+    parsed = _parsed(status, raw)
+    if isinstance(parsed, dict):
+        return parsed, len(raw)
+    status_of, detail = parsed
+    return failed(status_of, detail, None if status_of is Status.INVALID_RESPONSE else status)
+
+
+def _parsed(status: int, raw: bytes) -> dict[str, Any] | tuple[Status, str]:
+    """A 200's JSON object, or the status and detail of what came instead."""
     if status in (401, 403):
-        return failed(Status.UNAUTHORIZED, f"HTTP {status}: {_message(raw)}", status)
+        return Status.UNAUTHORIZED, f"HTTP {status}: {_message(raw)}"
     if status != 200:
-        return failed(Status.HTTP_ERROR, f"HTTP {status}: {_message(raw)}", status)
+        return Status.HTTP_ERROR, f"HTTP {status}: {_message(raw)}"
     try:
         parsed = json.loads(raw)
     except (ValueError, RecursionError):
-        return failed(Status.INVALID_RESPONSE, "answer is not JSON")
+        return Status.INVALID_RESPONSE, "answer is not JSON"
     if not isinstance(parsed, dict):
-        return failed(Status.INVALID_RESPONSE, "answer is not a JSON object")
+        return Status.INVALID_RESPONSE, "answer is not a JSON object"
     return parsed
 
 
@@ -105,5 +115,5 @@ def _message(raw: bytes) -> str:
         text = str(error.get("errorMessage", ""))
     except (ValueError, AttributeError, RecursionError):
         text = ""
-    text = " ".join(text.split())[:200]
+    text = "".join(c for c in " ".join(text.split()) if c.isprintable())[:200]
     return text or "no Beacon error message"

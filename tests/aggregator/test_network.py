@@ -325,7 +325,10 @@ async def test_an_aggregator_as_a_member(
         assert "response" not in body and "count" not in nordic
         return
     assert (nordic["count"], nordic["countAdjustedTo"]) == (11, ["threshold"])
-    assert [m["count"] for m in nordic["members"]] == [6, 5]
+    # Inner members' lines carry no counts: beside the datasets' own they could be differenced.
+    assert [sorted(m) for m in nordic["members"]] == [
+        ["beaconId", "country", "exists", "id", "name", "status"]
+    ] * 2
     assert (lines["de"]["count"], lines["de"]["countAdjustedTo"]) == (5, ["threshold"])
     summary = body["responseSummary"]
     assert (summary["numTotalResults"], summary["countAdjustedTo"]) == (16, ["threshold"])
