@@ -17,7 +17,14 @@ import aiohttp
 
 from beacon.aggregator.cache import AnswerCache, CacheKey
 from beacon.aggregator.merge import inconsistency
-from beacon.aggregator.outcomes import Answered, Failed, Outcome, Status, json_object
+from beacon.aggregator.outcomes import (
+    Answered,
+    Failed,
+    Outcome,
+    Status,
+    deeper_than,
+    json_object,
+)
 from beacon.aggregator.registry import MemberState, Registry
 from beacon.aggregator.transport import fetch_json
 from beacon.config import NetworkConfig
@@ -170,9 +177,10 @@ class FanOut:
             if request.granularity < Granularity.RECORD:
                 result_set["results"] = []
             elif len(result_set["results"]) > request.limit:
-                return (
-                    f"more than the {request.limit} records asked for in {result_set.get('id')!r}"
-                )
+                where = result_set.get("id")
+                return f"more than the {request.limit} records asked for in {where!r}"
+            elif deeper_than(result_set["results"], _RECORD_DEPTH):
+                return f"records nested more than {_RECORD_DEPTH} levels deep"
         validator = self.validators.member_answer
         if not validator.is_valid(body):
             return "not a valid Beacon answer: " + problems(validator, body)[0]
@@ -201,6 +209,9 @@ def _url(state: MemberState, request: MemberRequest) -> str:
         return f"{state.url('g_variants')}/{quote(request.variant_id, safe='')}"
     return state.url(request.entry)
 
+
+_RECORD_DEPTH = 32
+"""Levels of nesting a member's records may have (a Beacon genomicVariation needs about 8)."""
 
 _SMALL_ANSWER = 1024 * 1024
 """Bytes a boolean or count answer may take: about 3,000 result sets."""

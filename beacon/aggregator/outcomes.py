@@ -95,3 +95,20 @@ def scalars(value: Any, limit: int = 32) -> dict[str, Any]:
         elif isinstance(item, bool) or (isinstance(item, int | float) and abs(item) < 1e15):
             kept[str(key)[:64]] = item
     return kept
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON `value` nests more than `limit` levels (records are passed on whole, and a
+    few hundred levels would break the encoder of the answer they are passed on in)."""
+    level = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
