@@ -60,11 +60,7 @@ class Validators:
     """Compiled validators the apps use on every request."""
 
     request: Draft202012Validator
-    member_answer: Draft202012Validator
 
     @classmethod
     def load(cls) -> Validators:
-        return cls(
-            request=compile_schema("g_variants_request"),
-            member_answer=compile_schema("member_answer"),
-        )
+        return cls(request=compile_schema("g_variants_request"))

@@ -7,6 +7,7 @@ the slowest member costs the answer nothing beyond the deadline, and every outco
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from urllib.parse import quote
 import aiohttp
 
 from beacon.aggregator.cache import AnswerCache, CacheKey
+from beacon.aggregator.contract import answer_problem
 from beacon.aggregator.merge import inconsistency
 from beacon.aggregator.outcomes import (
     Answered,
@@ -29,7 +31,6 @@ from beacon.aggregator.registry import MemberState, Registry
 from beacon.aggregator.transport import fetch_json
 from beacon.config import NetworkConfig
 from beacon.results import Granularity
-from beacon.schemas import Validators, problems
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ class MemberRequest:
     granularity: Granularity
     canonical: str
     tier: str
-    body: dict[str, Any] | None = None
+    body: bytes | None = None
+    """The JSON request body (POST entries), encoded once for every member."""
     params: dict[str, str] | None = None
     variant_id: str = ""
     dataset_ids: tuple[str, ...] = ()
@@ -60,12 +62,11 @@ class MemberRequest:
 
 @dataclass(frozen=True)
 class FanOut:
-    """What a fan-out needs: the app's one session, the registry, the cache, the validators."""
+    """What a fan-out needs: the app's one session, the registry and the cache."""
 
     session: aiohttp.ClientSession
     registry: Registry
     cache: AnswerCache
-    validators: Validators
 
     async def ask_all(self, request: MemberRequest, request_id: str = "") -> list[Outcome]:
         """Every member's outcome, in configuration order, within the network deadline."""
@@ -150,10 +151,10 @@ class FanOut:
             self.session,
             state.member,
             _url(state, request),
-            body=request.body,
+            payload=request.body,
             params=request.params,
             headers=self.registry.headers(state.member, request_id),
-            within=state.member.timeout,
+            within=None,  # _ask bounds the whole of it
             max_bytes=_byte_cap(network, request),
         )
         if isinstance(got, Failed):
@@ -181,9 +182,9 @@ class FanOut:
                 return f"more than the {request.limit} records asked for in {where!r}"
             elif deeper_than(result_set["results"], _RECORD_DEPTH):
                 return f"records nested more than {_RECORD_DEPTH} levels deep"
-        validator = self.validators.member_answer
-        if not validator.is_valid(body):
-            return "not a valid Beacon answer: " + problems(validator, body)[0]
+        problem = answer_problem(body)
+        if problem:
+            return f"not a valid Beacon answer: {problem}"
         return inconsistency(body, request.granularity)
 
 
@@ -196,10 +197,11 @@ def _narrowed(request: MemberRequest, state: MemberState) -> MemberRequest | Non
     if not wanted:
         return None
     if request.body is not None:
-        query = dict(request.body["query"])
-        query["requestParameters"] = {**query["requestParameters"], "datasetIds": wanted}
-        body = {**request.body, "query": query}
-        return replace(request, body=body, canonical=f"{request.canonical}|{','.join(wanted)}")
+        body = json.loads(request.body)
+        body["query"]["requestParameters"]["datasetIds"] = wanted
+        return replace(
+            request, body=json_payload(body), canonical=f"{request.canonical}|{','.join(wanted)}"
+        )
     params = {**(request.params or {}), "datasetIds": ",".join(wanted)}
     return replace(request, params=params, canonical=f"{request.canonical}|{','.join(wanted)}")
 
@@ -221,3 +223,8 @@ def _byte_cap(network: NetworkConfig, request: MemberRequest) -> int:
     if request.granularity is Granularity.RECORD:
         return network.max_member_bytes
     return min(network.max_member_bytes, _SMALL_ANSWER)
+
+
+def json_payload(body: dict[str, Any]) -> bytes:
+    """A request body as sent to members: compact JSON."""
+    return json.dumps(body, separators=(",", ":")).encode()

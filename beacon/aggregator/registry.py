@@ -235,7 +235,7 @@ class Registry:
             session,
             state.member,
             url,
-            body=None,
+            payload=None,
             headers=self.headers(state.member, ""),
             within=state.member.timeout,
             max_bytes=self._network.max_member_bytes,

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from beacon.aggregator.fanout import MemberRequest
+from beacon.aggregator.fanout import MemberRequest, json_payload
 from beacon.aggregator.merge import merge
 from beacon.aggregator.outcomes import scalars
 from beacon.aggregator.registry import MemberState
@@ -96,7 +96,7 @@ async def _query(request: web.Request, entry: str, ceiling: Granularity) -> web.
         granularity=granularity,
         canonical=json.dumps(canonical),
         tier=principal_of(request.headers).tier,
-        body=body,
+        body=json_payload(body),
         dataset_ids=tuple(wanted),
         limit=received.limit,
     )

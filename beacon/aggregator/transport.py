@@ -23,14 +23,14 @@ async def fetch_json(
     member: Member,
     url: str,
     *,
-    body: dict[str, Any] | None,
+    payload: bytes | None,
     params: dict[str, str] | None = None,
     headers: dict[str, str],
-    within: float,
+    within: float | None,
     max_bytes: int,
 ) -> tuple[dict[str, Any], int] | Failed:
-    """GET (or POST `body`) `url` within `within` seconds; the JSON object and its size in
-    bytes, or why there is none.
+    """GET (or POST the JSON `payload`) `url` within `within` seconds (None: the caller bounds
+    the time); the JSON object and its size in bytes, or why there is none.
 
     Never raises for anything the member does: a slow, refusing, erroring, oversized or
     garbled member is a `Failed` with a short reason safe to show.
@@ -40,16 +40,18 @@ async def fetch_json(
     def failed(status: Status, detail: str, http_status: int | None = None) -> Failed:
         return Failed(member, status, time.monotonic() - started, detail, http_status)
 
-    method = "POST" if body is not None else "GET"
+    method = "POST" if payload is not None else "GET"
+    if payload is not None:
+        headers = {**headers, "Content-Type": "application/json"}
     try:
         async with asyncio.timeout(within):
             async with session.request(
-                method, url, json=body, params=params, headers=headers, allow_redirects=False
+                method, url, data=payload, params=params, headers=headers, allow_redirects=False
             ) as response:
                 raw = await _read_capped(response, max_bytes)
                 status = response.status
     except TimeoutError:
-        return failed(Status.TIMEOUT, f"no answer within {within:g} s")
+        return failed(Status.TIMEOUT, f"no answer within {within or 0:g} s")
     except _TooLarge:
         return failed(Status.INVALID_RESPONSE, f"answer larger than {max_bytes:,} bytes")
     except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
