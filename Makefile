@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export BEACON_DATA_DIR ?= $(CURDIR)/var/demo
 
-.PHONY: demo test lint bench-ingest bench-node tools clean
+.PHONY: demo test lint bench-ingest bench-node bench-aggregator tools clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -38,6 +38,9 @@ bench-ingest: $(STAMP)
 
 bench-node: $(STAMP)
 	$(BIN)/python bench/node.py
+
+bench-aggregator: $(STAMP)
+	$(BIN)/python bench/aggregator.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
