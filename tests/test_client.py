@@ -220,3 +220,42 @@ async def test_beacon_query_on_the_command_line(node_url, capsys):
     assert capsys.readouterr().out.splitlines()[1] == "cohort   yes     1"
     assert await asyncio.to_thread(main, ["query", "22-100", "--url", node_url]) == 2
     assert capsys.readouterr().err.startswith("error: cannot read '22-100'")
+
+
+ESCAPES = "\x1b[2J\x1b]0;owned\x07"
+"""Clear the screen, retitle the terminal: what a hostile beacon may try through our output."""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            {**AGGREGATED, "info": {"members": [
+                {"id": "se" + ESCAPES, "country": "SE", "status": "timeout", "latencyMs": 3.0,
+                 "detail": "no answer " + ESCAPES},
+            ]}},
+            id="aggregator",
+        ),
+        pytest.param(
+            {"meta": {"beaconId": "node" + ESCAPES},
+             "responseSummary": {"exists": True, "numTotalResults": 1},
+             "response": {"resultSets": [{"id": "cohort" + ESCAPES, "exists": True,
+                                          "resultsCount": 1}]}},
+            id="node",
+        ),
+    ],
+)  # fmt: skip
+async def test_remote_text_is_printed_without_control_characters(capsys, body):
+    async with served(canned(body)) as url:
+        code, out, err = await ask(capsys, "22-100-A-G", url)
+    assert (code, err) == (0, "")
+    assert "?[2J?]0;owned?" in out
+    assert all(c.isprintable() for line in out.splitlines() for c in line)
+
+
+async def test_a_remote_error_message_is_printed_without_control_characters(capsys):
+    body = {"error": {"errorCode": 503, "errorMessage": "down" + ESCAPES}}
+    async with served(canned(body, 503)) as url:
+        code, out, err = await ask(capsys, "22-100-A-G", url)
+    assert (code, out) == (2, "")
+    assert err == "error: down?[2J?]0;owned? (HTTP 503)\n"

@@ -161,31 +161,37 @@ class FanOut:
             return got
         body, size = got
         latency = time.monotonic() - started
-        problem = self._problem(body, request)
+        problem = _problem(body, request, state.dataset_ids)
         if problem:
             return Failed(state.member, Status.INVALID_RESPONSE, latency, problem[:300])
         if state.versions == versions:  # not if the member published a release meanwhile
             self.cache.put(key, body, size)
         return Answered(state.member, body, latency)
 
-    def _problem(self, body: dict[str, Any], request: MemberRequest) -> str | None:
-        """Why a member's answer cannot be merged, or None; records it was not asked for are
-        dropped first, so they cost no validation and no cache space."""
-        sets = json_object(body, "response").get("resultSets")
-        for result_set in sets if isinstance(sets, list) else []:
-            if not isinstance(result_set, dict) or not isinstance(result_set.get("results"), list):
-                continue
-            if request.granularity < Granularity.RECORD:
-                result_set["results"] = []
-            elif len(result_set["results"]) > request.limit:
-                where = result_set.get("id")
-                return f"more than the {request.limit} records asked for in {where!r}"
-            elif deeper_than(result_set["results"], _RECORD_DEPTH):
-                return f"records nested more than {_RECORD_DEPTH} levels deep"
-        problem = answer_problem(body)
-        if problem:
-            return f"not a valid Beacon answer: {problem}"
-        return inconsistency(body, request.granularity)
+
+def _problem(
+    body: dict[str, Any], request: MemberRequest, datasets: frozenset[str] | None
+) -> str | None:
+    """Why a member's answer cannot be merged, or None; records it was not asked for are
+    dropped first, so they cost no validation and no cache space."""
+    sets = json_object(body, "response").get("resultSets")
+    # One set per dataset; one more is allowed for a dataset added since the list was read.
+    if datasets is not None and isinstance(sets, list) and len(sets) > len(datasets) + 1:
+        return f"{len(sets)} result sets from a member listing {len(datasets)} datasets"
+    for result_set in sets if isinstance(sets, list) else []:
+        if not isinstance(result_set, dict) or not isinstance(result_set.get("results"), list):
+            continue
+        if request.granularity < Granularity.RECORD:
+            result_set["results"] = []
+        elif len(result_set["results"]) > request.limit:
+            where = result_set.get("id")
+            return f"more than the {request.limit} records asked for in {where!r}"
+        elif deeper_than(result_set["results"], _RECORD_DEPTH):
+            return f"records nested more than {_RECORD_DEPTH} levels deep"
+    problem = answer_problem(body)
+    if problem:
+        return f"not a valid Beacon answer: {problem}"
+    return inconsistency(body, request.granularity)
 
 
 def _narrowed(request: MemberRequest, state: MemberState) -> MemberRequest | None:

@@ -68,6 +68,11 @@ async def fetch_json(
     return failed(status_of, detail, None if status_of is Status.INVALID_RESPONSE else status)
 
 
+def _not_json(constant: str) -> Any:
+    """NaN and Infinity: Python reads them, but they are not JSON and would be passed on."""
+    raise ValueError(constant)
+
+
 def _parsed(status: int, raw: bytes) -> dict[str, Any] | tuple[Status, str]:
     """A 200's JSON object, or the status and detail of what came instead."""
     if status in (401, 403):
@@ -75,7 +80,7 @@ def _parsed(status: int, raw: bytes) -> dict[str, Any] | tuple[Status, str]:
     if status != 200:
         return Status.HTTP_ERROR, f"HTTP {status}: {_message(raw)}"
     try:
-        parsed = json.loads(raw)
+        parsed = json.loads(raw, parse_constant=_not_json)
     except (ValueError, RecursionError):
         return Status.INVALID_RESPONSE, "answer is not JSON"
     if not isinstance(parsed, dict):

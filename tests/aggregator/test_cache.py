@@ -157,3 +157,63 @@ def test_a_member_without_versions_is_never_cached() -> None:
     assert len(cache) == 0
     assert cache.get(unversioned) is None
     assert cache.enabled  # the cache is on; only this member's answers are not kept
+
+
+# --- bounded by bytes --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("steps", "kept"),
+    [
+        pytest.param(["put 1 40", "put 2 40", "put 3 40"], [2, 3], id="oldest-goes"),
+        pytest.param(["put 1 40", "put 2 60"], [1, 2], id="exactly-full"),
+        pytest.param(["put 1 100"], [1], id="one-as-large-as-the-cache"),
+        pytest.param(["put 1 40", "put 2 101"], [1], id="larger-than-the-cache-refused"),
+        pytest.param(["put 1 40", "put 1 101"], [1], id="replacement-too-large-refused"),
+        pytest.param(["put 1 10", "put 2 10", "put 3 10", "put 4 95"], [4], id="one-evicts-many"),
+        pytest.param(["put 1 40", "put 2 40", "get 1", "put 3 40"], [1, 3], id="least-recent"),
+        pytest.param(["put 1 60", "put 1 30", "put 2 60"], [1, 2], id="replaced-size-freed"),
+        pytest.param(["put 1 30", "put 2 30", "put 1 80"], [1], id="replacement-grows"),
+        pytest.param(["put 1 0", "put 2 0", "put 3 100"], [1, 2, 3], id="size-zero"),
+    ],
+)
+def test_bytes_bound_the_cache(steps: list[str], kept: list[int]) -> None:
+    """max_bytes = 100; `put N S` keeps body N as S bytes, `get N` uses it."""
+    cache = AnswerCache(entries=10, ttl=60, max_bytes=100)
+    for step in steps:
+        action, n, *size = step.split()
+        if action == "put":
+            cache.put(key(int(n)), body(int(n)), int(size[0]))
+        else:
+            cache.get(key(int(n)))
+    assert [n for n in range(10) if cache.get(key(n)) is not None] == kept
+    assert len(cache) == len(kept)
+
+
+def test_an_expired_entry_gives_its_bytes_back() -> None:
+    clock = Clock()
+    cache = AnswerCache(entries=10, ttl=60, clock=clock, max_bytes=100)
+    cache.put(key(1), body(1), 80)
+    clock.now += 61
+    assert cache.get(key(1)) is None
+    cache.put(key(2), body(2), 80)
+    cache.put(key(3), body(3), 20)
+    assert (cache.get(key(2)), cache.get(key(3)), len(cache)) == (body(2), body(3), 2)
+
+
+def test_entries_and_bytes_stay_bounded() -> None:
+    """Many puts of varied sizes (a few larger than the whole cache): never more than `entries`
+    kept, nor more than `max_bytes`, and the latest put kept whenever it fits on its own."""
+    entries, max_bytes = 20, 1000
+    cache = AnswerCache(entries=entries, ttl=60, max_bytes=max_bytes)
+    sizes: dict[int, int] = {}
+    for step in range(400):
+        n, size = (step * 7) % 60, (step * 37) % 311 + (900 if step % 50 == 0 else 0)
+        cache.put(key(n), body(n), size)
+        if size <= max_bytes:
+            sizes[n] = size
+        kept = [m for m in sizes if cache.get(key(m)) is not None]
+        assert len(cache) == len(kept) <= entries
+        assert sum(sizes[m] for m in kept) <= max_bytes
+        if size <= max_bytes:
+            assert n in kept
