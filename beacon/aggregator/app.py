@@ -18,9 +18,8 @@ from beacon.aggregator.fanout import FanOut
 from beacon.aggregator.registry import Registry
 from beacon.aggregator.routes import add_routes
 from beacon.config import NetworkConfig, Settings
-from beacon.keys import FANOUT, REGISTRY, SETTINGS, VALIDATORS
-from beacon.node.middleware import error_middleware
-from beacon.schemas import Validators
+from beacon.keys import FANOUT, REGISTRY
+from beacon.node.app import beacon_app
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +99,7 @@ def create_aggregator_app(
 
     `environ` resolves members' `token_env` on reload (default: the process environment).
     """
-    line_limit = max(8190, settings.max_body_bytes)
-    app = web.Application(
-        middlewares=[error_middleware],
-        client_max_size=settings.max_body_bytes,
-        handler_args={"max_line_size": line_limit},
-    )
-    app[SETTINGS] = settings
-    app[VALIDATORS] = Validators.load()
+    app = beacon_app(settings)
     app[REGISTRY] = Registry(network, config_path, os.environ if environ is None else environ)
     app.cleanup_ctx.append(_network_ctx)
     if reload_on_sighup:

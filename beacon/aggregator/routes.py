@@ -18,29 +18,23 @@ from beacon.aggregator.responses import network_answer
 from beacon.auth import principal_of
 from beacon.errors import InvalidRequest, NotFound
 from beacon.keys import FANOUT, REGISTRY, SETTINGS, VALIDATORS
-from beacon.node import framework
 from beacon.node.middleware import REQUEST_ID
-from beacon.node.openapi import openapi_document
 from beacon.node.params import CONTROL_KEYS, VARIANT_ID, read_params, single_variant_params
 from beacon.node.responses import (
     API_VERSION,
-    DATASET_SCHEMA,
     INDIVIDUAL_SCHEMA,
     VARIANT_SCHEMA,
     Received,
+    collections_body,
     informational_meta,
-    query_meta,
 )
+from beacon.node.routes import add_beacon_routes
 from beacon.query import parse_query
 from beacon.results import Granularity
 
 
 def _json(body: dict[str, Any]) -> web.Response:
     return web.json_response(body)
-
-
-def _root(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
 
 
 def _check_dataset_ids(request: web.Request, wanted: list[str]) -> None:
@@ -170,15 +164,7 @@ def _member_datasets(request: web.Request) -> list[dict[str, Any]]:
 
 
 def _collections(request: web.Request, datasets: list[dict[str, Any]]) -> web.Response:
-    settings = request.app[SETTINGS]
-    received = Received({}, Granularity.RECORD, "ALL", 0, len(datasets), False)
-    return _json(
-        {
-            "meta": query_meta(settings, received, Granularity.RECORD, DATASET_SCHEMA),
-            "responseSummary": {"exists": bool(datasets), "numTotalResults": len(datasets)},
-            "response": {"collections": datasets},
-        }
-    )
+    return _json(collections_body(request.app[SETTINGS], datasets))
 
 
 async def _fresh_datasets(request: web.Request) -> list[dict[str, Any]]:
@@ -226,37 +212,14 @@ async def health(request: web.Request) -> web.Response:
     return _json({"meta": meta, "status": "ok", "members": members})
 
 
-def _framework(body: Any) -> Any:
-    async def handler(request: web.Request) -> web.Response:
-        return _json(body(request.app[SETTINGS]))
-
-    return handler
-
-
-def _rooted(body: Any) -> Any:
-    async def handler(request: web.Request) -> web.Response:
-        return _json(body(request.app[SETTINGS], _root(request)))
-
-    return handler
-
-
 def add_routes(app: web.Application) -> None:
-    get_only = [
-        ("/", _framework(framework.info_body)),
-        ("/info", _framework(framework.info_body)),
-        ("/service-info", _framework(framework.service_info_body)),
-        ("/configuration", _framework(framework.configuration_body)),
-        ("/map", _rooted(framework.map_body)),
-        ("/entry_types", _framework(framework.entry_types_body)),
-        ("/filtering_terms", _framework(framework.filtering_terms_body)),
-        ("/datasets", datasets_list),
-        ("/datasets/{id}", dataset_one),
-        ("/g_variants/{id}", g_variant_by_id),
-        ("/openapi.json", _rooted(openapi_document)),
-        ("/health", health),
-    ]
-    for path, handler in get_only:
-        app.router.add_get(path, handler)
-    for path, handler in (("/g_variants", g_variants), ("/individuals", individuals)):
-        app.router.add_get(path, handler)
-        app.router.add_post(path, handler)
+    add_beacon_routes(
+        app,
+        entries={
+            "/datasets": datasets_list,
+            "/datasets/{id}": dataset_one,
+            "/g_variants/{id}": g_variant_by_id,
+            "/health": health,
+        },
+        queries={"/g_variants": g_variants, "/individuals": individuals},
+    )

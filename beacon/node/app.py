@@ -29,8 +29,9 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-def create_node_app(settings: Settings) -> web.Application:
-    """A Beacon v2 node; its database opens when the app starts and closes when it stops."""
+def beacon_app(settings: Settings) -> web.Application:
+    """What every Beacon endpoint of ours shares, node or aggregator: error middleware, request
+    limits, settings and compiled validators."""
     # A GET may spell out a long allele; let its URL be as long as a POST body may be.
     line_limit = max(8190, settings.max_body_bytes)
     app = web.Application(
@@ -40,6 +41,12 @@ def create_node_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[VALIDATORS] = Validators.load()
+    return app
+
+
+def create_node_app(settings: Settings) -> web.Application:
+    """A Beacon v2 node; its database opens when the app starts and closes when it stops."""
+    app = beacon_app(settings)
     app.cleanup_ctx.append(_store_ctx)
     add_routes(app)
     return app

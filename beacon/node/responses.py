@@ -214,6 +214,16 @@ def variant_record(hit: VariantHit, dataset: DatasetInfo) -> dict[str, Any]:
     return record
 
 
+def collections_body(settings: Settings, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A /datasets answer: every dataset record, at record granularity."""
+    received = Received({}, Granularity.RECORD, "ALL", 0, len(records), False)
+    return {
+        "meta": query_meta(settings, received, Granularity.RECORD, DATASET_SCHEMA),
+        "responseSummary": {"exists": bool(records), "numTotalResults": len(records)},
+        "response": {"collections": records},
+    }
+
+
 def dataset_record(dataset: DatasetInfo) -> dict[str, Any]:
     return {
         "id": dataset.id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -13,12 +14,11 @@ from beacon.node import framework
 from beacon.node.openapi import openapi_document
 from beacon.node.params import VARIANT_ID, read_params, single_variant_params
 from beacon.node.responses import (
-    DATASET_SCHEMA,
     Received,
+    collections_body,
     dataset_record,
     individuals_answer,
     informational_meta,
-    query_meta,
     variant_answer,
 )
 from beacon.privacy import Disclosure, disclose
@@ -130,15 +130,8 @@ async def g_variant_by_id(request: web.Request) -> web.Response:
 
 
 def _collections(request: web.Request, datasets: list[DatasetInfo]) -> web.Response:
-    settings = request.app[SETTINGS]
-    received = Received({}, Granularity.RECORD, "ALL", 0, len(datasets), False)
-    return _json(
-        {
-            "meta": query_meta(settings, received, Granularity.RECORD, DATASET_SCHEMA),
-            "responseSummary": {"exists": bool(datasets), "numTotalResults": len(datasets)},
-            "response": {"collections": [dataset_record(d) for d in datasets]},
-        }
-    )
+    records = [dataset_record(d) for d in datasets]
+    return _json(collections_body(request.app[SETTINGS], records))
 
 
 async def datasets_list(request: web.Request) -> web.Response:
@@ -186,23 +179,40 @@ async def health(request: web.Request) -> web.Response:
     return _json({"meta": informational_meta(request.app[SETTINGS], []), "status": "ok"})
 
 
-def add_routes(app: web.Application) -> None:
-    get_only = [
-        ("/", info),
-        ("/info", info),
-        ("/service-info", service_info),
-        ("/configuration", configuration),
-        ("/map", beacon_map),
-        ("/entry_types", entry_types),
-        ("/filtering_terms", filtering_terms),
-        ("/datasets", datasets_list),
-        ("/datasets/{id}", dataset_one),
-        ("/g_variants/{id}", g_variant_by_id),
-        ("/openapi.json", openapi),
-        ("/health", health),
-    ]
-    for path, handler in get_only:
+FRAMEWORK = (
+    ("/", info),
+    ("/info", info),
+    ("/service-info", service_info),
+    ("/configuration", configuration),
+    ("/map", beacon_map),
+    ("/entry_types", entry_types),
+    ("/filtering_terms", filtering_terms),
+    ("/openapi.json", openapi),
+)
+"""Endpoints every Beacon of ours answers the same way, node or aggregator."""
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def add_beacon_routes(
+    app: web.Application, *, entries: dict[str, Handler], queries: dict[str, Handler]
+) -> None:
+    """The framework endpoints, GET-only `entries`, and `queries` answering GET and POST."""
+    for path, handler in (*FRAMEWORK, *entries.items()):
         app.router.add_get(path, handler)
-    for path, handler in (("/g_variants", g_variants), ("/individuals", individuals)):
+    for path, handler in queries.items():
         app.router.add_get(path, handler)
         app.router.add_post(path, handler)
+
+
+def add_routes(app: web.Application) -> None:
+    add_beacon_routes(
+        app,
+        entries={
+            "/datasets": datasets_list,
+            "/datasets/{id}": dataset_one,
+            "/g_variants/{id}": g_variant_by_id,
+            "/health": health,
+        },
+        queries={"/g_variants": g_variants, "/individuals": individuals},
+    )
