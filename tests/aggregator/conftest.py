@@ -19,6 +19,9 @@ from beacon.ingest.load import ingest_vcf
 from beacon.node.app import create_node_app
 from tests.conftest import write_vcf
 
+# Asserts in the shared helpers report their operands, as they did inside the test modules.
+pytest.register_assert_rewrite("tests.aggregator.support")
+
 # The network most tests use: two nodes, se and fi, holding tiny VCFs of eight people.
 SAMPLES = [f"s{i}" for i in range(8)]
 _ONE = " ".join(["0/1"] + ["0/0"] * 7)

@@ -14,7 +14,7 @@ import pytest
 
 from beacon.aggregator.contract import MAX_COUNT, answer_problem
 from beacon.results import Granularity
-from tests.aggregator.test_merge import member_answer_schema, node_body
+from tests.aggregator.support import member_answer_schema, node_body
 
 REPLACEMENTS: list[Any] = [
     None,

@@ -34,8 +34,17 @@ from tests.aggregator.conftest import (
     Serve,
     url_of,
 )
-from tests.aggregator.test_members import DEADLINE, MARGIN, _everywhere, _timed
-from tests.aggregator.test_network import _eventually, _get, _lines, _rewrite, _toml
+from tests.aggregator.support import (
+    DEADLINE,
+    MARGIN,
+    eventually,
+    everywhere,
+    get,
+    member_lines,
+    rewrite,
+    timed,
+    toml,
+)
 from tests.official_schemas import assert_valid_answer
 
 # --- hostile members ---------------------------------------------------------------------------
@@ -112,7 +121,7 @@ def _hostile(
             text=text, status=code, content_type="application/json", headers=headers
         )
 
-    app = _everywhere(handler)
+    app = everywhere(handler)
     if recorder is not None:
         app.middlewares.append(recorder.middleware)
     return app
@@ -154,12 +163,12 @@ async def test_records_flooding_a_count_answer_cost_no_time(
         flooding = _hostile(lambda _: _flood(300, 1000), datasets=listed)
         members.append(await _start(serve, f"many{n}", flooding))
     client = await aggregator(members, deadline=DEADLINE)
-    status, body, elapsed = await _timed(client, "GET", "/g_variants", params=COUNT)
+    status, body, elapsed = await timed(client, "GET", "/g_variants", params=COUNT)
 
     assert status == 200, body
     assert elapsed < DEADLINE + MARGIN
     assert_valid_answer(body)
-    lines = _lines(body)
+    lines = member_lines(body)
     assert (lines["se"]["status"], lines["se"]["count"]) == ("ok", 6)
     assert lines["flood"]["status"] == "invalid_response"
     assert lines["flood"]["detail"] == "answer larger than 1,048,576 bytes"
@@ -186,10 +195,10 @@ async def test_records_flooding_a_record_answer_cost_no_time(
         members.append(await _start(serve, f"flood{n}", _hostile(lambda _: flood)))
     client = await aggregator(members, deadline=DEADLINE, max_granularity=Granularity.RECORD)
     params = {**RANGE, "requestedGranularity": "record", "limit": "1000"}
-    status, body, elapsed = await _timed(client, "GET", "/g_variants", params=params)
+    status, body, elapsed = await timed(client, "GET", "/g_variants", params=params)
 
     assert status == 200, body
-    assert _lines(body)["se"]["status"] == "ok"
+    assert member_lines(body)["se"]["status"] == "ok"
     assert elapsed < DEADLINE + MARGIN
 
 
@@ -220,11 +229,11 @@ async def test_more_records_than_asked_for_are_refused(
     params = {**RANGE, "requestedGranularity": "record"}
     if limit is not None:
         params["limit"] = limit
-    status, body, elapsed = await _timed(client, "GET", "/g_variants", params=params)
+    status, body, elapsed = await timed(client, "GET", "/g_variants", params=params)
 
     assert status == 200, body
     assert elapsed < DEADLINE
-    line = _lines(body)["many"]
+    line = member_lines(body)["many"]
     if problem is None:
         assert line["status"] == "ok"
         [many] = [s for s in body["response"]["resultSets"] if s["id"] == "many"]
@@ -292,10 +301,10 @@ async def test_member_data_never_makes_a_500(
     client = await aggregator(members, deadline=DEADLINE)
     params = {**RANGE, "requestedGranularity": granularity}
     for cached in (False, True):
-        status, body, _ = await _timed(client, "GET", "/g_variants", params=params)
+        status, body, _ = await timed(client, "GET", "/g_variants", params=params)
         assert status == 200, body
         assert_valid_answer(body)
-        lines = _lines(body)
+        lines = member_lines(body)
         assert [(i, line["status"], line["cached"]) for i, line in lines.items()] == [
             ("se", "ok", cached),
             ("nested", "ok", cached),
@@ -344,7 +353,7 @@ async def test_a_record_holding_nan_leaves_the_answer_json(
         )
         assert response.status == 200
         body = _strict(await response.text())
-        assert _lines(body)["se"]["status"] == "ok"
+        assert member_lines(body)["se"]["status"] == "ok"
 
 
 DEPTHS = range(850, 1000, 3)
@@ -363,7 +372,7 @@ async def test_info_nested_to_the_parsers_limit_never_makes_a_500(
     members = [Member(f"d{levels}", "EU", f"{levels} deep", f"{url}/{levels}") for levels in DEPTHS]
     client = await aggregator(members, deadline=DEADLINE)
     for cached in (False, True):
-        status, body, _ = await _timed(client, "GET", "/g_variants", params=COUNT)
+        status, body, _ = await timed(client, "GET", "/g_variants", params=COUNT)
         assert status == 200, body
         assert_valid_answer(body)
         lines = body["info"]["members"]
@@ -421,7 +430,7 @@ async def test_inner_members_lines_carry_no_counts(
         info=BeaconInfo(id="inner.network", name="Inner network"),
     )
     outer = await aggregator([Member("inner", "EU", "Inner", url_of(inner))], k=5)
-    body = await _get(outer, params={**RANGE, "requestedGranularity": granularity})
+    body = await get(outer, params={**RANGE, "requestedGranularity": granularity})
 
     assert_valid_answer(body)
     [line] = body["info"]["members"]
@@ -456,7 +465,7 @@ async def test_a_members_cookie_reaches_no_member(
     ]
     client = await aggregator(members, cache_entries=0, deadline=DEADLINE)
     for _ in range(2):
-        body = await _get(client, params=COUNT)
+        body = await get(client, params=COUNT)
         assert [line["status"] for line in body["info"]["members"]] == ["ok", "ok"]
     for recorder in (baker, other):
         assert len(recorder.queries()) == 2
@@ -493,7 +502,7 @@ async def test_only_a_member_in_trouble_opens_its_circuit(
         [await _start(serve, "picky", app)], failures_to_open=5, deadline=DEADLINE
     )
     for asked in range(1, 7):
-        [line] = (await _get(client, params=COUNT))["info"]["members"]
+        [line] = (await get(client, params=COUNT))["info"]["members"]
         if opens and asked == 6:
             assert line["status"] == "circuit_open", line
         else:
@@ -520,7 +529,7 @@ def _mapped(root: str, decoy: str, seen: list[str]) -> web.Application:
             body = _body(await _asked(request), 7)
         return web.json_response(body)
 
-    return _everywhere(handler)
+    return everywhere(handler)
 
 
 @pytest.mark.parametrize(
@@ -544,9 +553,9 @@ async def test_map_urls_outside_the_member_are_ignored(
     decoy = await serve(_mapped("", "", decoy_seen))
     member = await serve(_mapped(root, decoy, seen))
     client = await aggregator([Member("mapped", "EU", "mapped", f"{member}/beacon")])
-    body = await _get(client, params=COUNT)
+    body = await get(client, params=COUNT)
 
-    assert _lines(body)["mapped"]["status"] == "ok"
+    assert member_lines(body)["mapped"]["status"] == "ok"
     described = {"/beacon/info", "/beacon/map", "/beacon/datasets"}
     assert [path for path in seen if path not in described] == [queried]
     assert decoy_seen == []
@@ -570,24 +579,24 @@ async def test_a_reload_changing_the_cache_size_says_so_and_keeps_working(
 
     def config(cache_entries: int, k: int) -> str:
         network = f"[network]\ncache_entries = {cache_entries}\n"
-        return _toml([("se", se.url)], k=k).replace("[network]\n", network, 1)
+        return toml([("se", se.url)], k=k).replace("[network]\n", network, 1)
 
     path = tmp_path / "network.toml"
     path.write_text(config(100, 5))
     client = await aggregator_from_file(path)
-    assert _lines(await _get(client, params=COUNT))["se"]["count"] == 6
-    _rewrite(path, config(5, 7))
+    assert member_lines(await get(client, params=COUNT))["se"]["count"] == 6
+    rewrite(path, config(5, 7))
 
     async def warned() -> bool:
         return any(r.getMessage() == RESTART_ONLY for r in caplog.records)
 
-    await _eventually(warned)
+    await eventually(warned)
     [record] = [r for r in caplog.records if r.getMessage() == RESTART_ONLY]
     assert record.levelno == logging.WARNING
     assert getattr(record, "kept", None) == "cache_entries"
     # The cache keeps members' own answers (k applies after it): still there, still used.
-    body = await _get(client, params=COUNT)
+    body = await get(client, params=COUNT)
     assert body["info"]["network"]["countThreshold"] == 7
-    line = _lines(body)["se"]
+    line = member_lines(body)["se"]
     assert (line["status"], line["count"], line["cached"]) == ("ok", 7, True)
     assert len(se.recorder.queries()) == 1

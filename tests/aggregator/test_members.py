@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +31,9 @@ from tests.aggregator.conftest import (
     NodeFactory,
     Serve,
 )
+from tests.aggregator.support import DEADLINE, MARGIN, everywhere, member_lines, timed
 from tests.official_schemas import assert_valid, assert_valid_answer
 
-DEADLINE = 1.0
-MARGIN = 0.5
-"""Seconds the aggregator may take past its deadline (its own grace is 0.25 s)."""
 CAP = "answer larger than "  # 1 MiB below record granularity, 5 MiB for records
 """The detail of a member refused for size under the default max_member_bytes."""
 
@@ -47,13 +44,6 @@ SHOWN = {"se": 6, "fi": 5}
 # --- misbehaving members ------------------------------------------------------------------
 
 
-def _everywhere(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.Application:
-    """An app answering every path and method (its /info and /datasets too) with `handler`."""
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    return app
-
-
 def _erroring(status: int, message: str) -> web.Application:
     """Answers every request with `status` and a Beacon error body carrying `message`."""
     error = {"errorCode": status, "errorMessage": message}
@@ -62,7 +52,7 @@ def _erroring(status: int, message: str) -> web.Application:
     async def handler(request: web.Request) -> web.Response:
         return web.json_response({"meta": meta, "error": error}, status=status)
 
-    return _everywhere(handler)
+    return everywhere(handler)
 
 
 def _slow() -> web.Application:
@@ -78,7 +68,7 @@ def _slow() -> web.Application:
     async def wake(app: web.Application) -> None:
         release.set()  # so that closing the server does not wait for the sleeper
 
-    app = _everywhere(handler)
+    app = everywhere(handler)
     app.on_shutdown.append(wake)
     return app
 
@@ -110,7 +100,7 @@ def _answering(
     async def handler(request: web.Request) -> web.Response:
         return web.Response(status=status, text=text, content_type=content_type, headers=headers)
 
-    return _everywhere(handler)
+    return everywhere(handler)
 
 
 APPS: dict[str, Callable[[], web.Application]] = {
@@ -125,8 +115,8 @@ APPS: dict[str, Callable[[], web.Application]] = {
     "deep-json": lambda: _answering(200, "[" * 100_000 + "]" * 100_000),
     "json-array": lambda: _answering(200, "[1, 2, 3]"),
     "not-beacon": lambda: _answering(200, '{"hello": "world", "exists": true}'),
-    "liar": lambda: _everywhere(_liar),
-    "huge-stream": lambda: _everywhere(_stream_50mb),
+    "liar": lambda: everywhere(_liar),
+    "huge-stream": lambda: everywhere(_stream_50mb),
 }
 
 Respond = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -263,15 +253,6 @@ async def good(national_node: NodeFactory) -> list[Member]:
 # --- checks ----------------------------------------------------------------------------------
 
 
-async def _timed(
-    client: Any, method: str, path: str, **kw: Any
-) -> tuple[int, dict[str, Any], float]:
-    started = time.monotonic()
-    response = await client.request(method, path, **kw)
-    body: dict[str, Any] = await response.json()
-    return response.status, body, time.monotonic() - started
-
-
 def _check_bad_line(line: dict[str, Any], bad: Bad) -> None:
     assert line["status"] == bad.status, line
     assert bad.detail in line["detail"], line
@@ -330,12 +311,12 @@ async def test_every_kind_of_failure_at_once(
     bad = [await bad_member(b.name) for b in BAD]
     client = await aggregator([*good, *bad], deadline=DEADLINE, max_granularity=Granularity.RECORD)
     params = {**RANGE, "requestedGranularity": granularity}
-    status, body, elapsed = await _timed(client, "GET", "/g_variants", params=params)
+    status, body, elapsed = await timed(client, "GET", "/g_variants", params=params)
 
     assert status == 200, body
     assert elapsed < DEADLINE + MARGIN
     assert_valid_answer(body)
-    lines = {line["id"]: line for line in body["info"]["members"]}
+    lines = member_lines(body)
     assert list(lines) == ["se", "fi", *(b.name for b in BAD)]
     _check_good_lines(lines, granularity)
     for b in BAD:
@@ -356,7 +337,7 @@ async def test_one_bad_member_beside_two_good_ones(
     good: list[Member], bad_member: BadFactory, aggregator: AggregatorFactory, bad: Bad
 ) -> None:
     client = await aggregator([*good, await bad_member(bad.name)], deadline=DEADLINE)
-    status, body, elapsed = await _timed(client, "GET", "/g_variants", params=COUNT)
+    status, body, elapsed = await timed(client, "GET", "/g_variants", params=COUNT)
 
     assert status == 200, body
     assert_valid_answer(body)
@@ -364,7 +345,7 @@ async def test_one_bad_member_beside_two_good_ones(
     assert elapsed < (DEADLINE + MARGIN if bad.waits else DEADLINE * 0.8)
     if bad.waits:
         assert elapsed >= DEADLINE * 0.9
-    lines = {line["id"]: line for line in body["info"]["members"]}
+    lines = member_lines(body)
     assert list(lines) == ["se", "fi", bad.name]
     _check_good_lines(lines, "count")
     _check_bad_line(lines[bad.name], bad)
@@ -379,7 +360,7 @@ async def test_member_errors_are_summarised_never_echoed(
     message does, on one line."""
     members = [*good, await bad_member("plain-500"), await bad_member("error-500")]
     client = await aggregator(members, deadline=DEADLINE)
-    _, body, _ = await _timed(client, "GET", "/g_variants", params=RANGE)
+    _, body, _ = await timed(client, "GET", "/g_variants", params=RANGE)
     text = json.dumps(body)
     assert "Traceback" not in text and "/srv/secret" not in text
     assert body["info"]["members"][3]["detail"] == "HTTP 500: the variant store is down"
@@ -391,7 +372,7 @@ async def test_a_member_timeout_shorter_than_the_deadline_is_kept(
     """Each member is bounded by min(its own timeout, what is left of the deadline)."""
     slow = await bad_member("slow")
     client = await aggregator([*good, Member("slow", "EU", "slow", slow.url, timeout=0.3)])
-    status, body, elapsed = await _timed(client, "GET", "/g_variants", params=RANGE)
+    status, body, elapsed = await timed(client, "GET", "/g_variants", params=RANGE)
     assert status == 200
     assert body["info"]["network"]["deadlineMs"] == 5000
     assert 0.25 <= elapsed < 1.0
@@ -408,7 +389,7 @@ async def test_only_bad_members_is_still_an_answer(
     client = await aggregator([await bad_member(n) for n in names], deadline=DEADLINE)
     for granularity in ("boolean", "count"):
         params = {**RANGE, "requestedGranularity": granularity}
-        status, body, _ = await _timed(client, "GET", "/g_variants", params=params)
+        status, body, _ = await timed(client, "GET", "/g_variants", params=params)
         assert status == 200, body
         assert_valid_answer(body)
         assert body["responseSummary"]["exists"] is False
@@ -453,7 +434,7 @@ async def test_every_query_entry_survives_bad_members(
 ) -> None:
     names = ["liar", "error-500", "refused", "huge-length"]
     client = await aggregator([*good, *[await bad_member(n) for n in names]], deadline=DEADLINE)
-    status, body, elapsed = await _timed(client, method, path, **_request(method, path))
+    status, body, elapsed = await timed(client, method, path, **_request(method, path))
 
     assert status == 200, body
     assert elapsed < DEADLINE * 0.8
@@ -483,10 +464,10 @@ async def test_a_member_answering_finer_than_asked_is_refused(
             {"meta": meta, "responseSummary": summary, "response": {"resultSets": [result]}}
         )
 
-    over = Member("over", "EU", "oversharing", await serve(_everywhere(oversharing)))
+    over = Member("over", "EU", "oversharing", await serve(everywhere(oversharing)))
     client = await aggregator([*good, over], deadline=DEADLINE)
     params = {**RANGE, "requestedGranularity": "boolean"}
-    status, body, _ = await _timed(client, "GET", "/g_variants", params=params)
+    status, body, _ = await timed(client, "GET", "/g_variants", params=params)
     assert status == 200
     assert_valid("boolean", body)
     line = body["info"]["members"][2]
@@ -509,7 +490,7 @@ def _describing(overrides: dict[str, Any], flip: dict[str, bool] | None = None) 
         summary = {"exists": True, "numTotalResults": 7}
         return web.json_response({"meta": meta, "responseSummary": summary})
 
-    return _everywhere(handler)
+    return everywhere(handler)
 
 
 MALFORMED = [
@@ -527,9 +508,9 @@ async def test_a_wrongly_typed_description_does_not_stop_the_aggregator(
     problem: the aggregator starts, and the member's (valid) query answers still count."""
     odd = Member("odd", "EU", "odd member", await serve(_describing({path: body})))
     client = await aggregator([*good, odd], deadline=DEADLINE)  # fails to start today
-    status, answer, _ = await _timed(client, "GET", "/g_variants", params=COUNT)
+    status, answer, _ = await timed(client, "GET", "/g_variants", params=COUNT)
     assert status == 200, answer
-    lines = {line["id"]: line for line in answer["info"]["members"]}
+    lines = member_lines(answer)
     assert [(i, line["status"]) for i, line in lines.items()] == [
         ("se", "ok"),
         ("fi", "ok"),
@@ -547,10 +528,10 @@ async def test_datasets_turning_malformed_do_not_sink_the_answer(
     url = await serve(_describing({"/datasets": {"response": ["collections"]}}, flip))
     odd = Member("odd", "EU", "odd member", url)
     client = await aggregator([*good, odd], deadline=DEADLINE, versions_max_age=0.0)
-    status, answer, _ = await _timed(client, "GET", "/g_variants", params=COUNT)
+    status, answer, _ = await timed(client, "GET", "/g_variants", params=COUNT)
     assert status == 200, answer
     flip["on"] = True
-    status, answer, _ = await _timed(client, "GET", "/g_variants", params=COUNT)
+    status, answer, _ = await timed(client, "GET", "/g_variants", params=COUNT)
     assert status == 200, answer  # a bare 500 today
     assert [line["status"] for line in answer["info"]["members"]] == ["ok", "ok", "ok"]
     assert answer["responseSummary"]["numTotalResults"] == 18

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import copy
-from functools import cache
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
 
 from beacon.aggregator.merge import (
     NO_COUNT,
@@ -19,14 +17,11 @@ from beacon.aggregator.merge import (
 )
 from beacon.aggregator.outcomes import Answered, Failed, Outcome, Status
 from beacon.aggregator.responses import network_answer
-from beacon.auth import ANONYMOUS
 from beacon.config import BeaconInfo, Member, NetworkConfig, Settings
-from beacon.node.responses import VARIANT_SCHEMA, Received, variant_answer
-from beacon.privacy import ShownCount, disclose
-from beacon.query import sequence_allele
-from beacon.results import AlleleCounts, DatasetHits, Granularity, VariantHit
-from beacon.schemas import compile_schema
-from tests.test_privacy import dataset
+from beacon.node.responses import VARIANT_SCHEMA, Received
+from beacon.privacy import ShownCount
+from beacon.results import Granularity
+from tests.aggregator.support import member_answer_schema, node_body
 
 BOOLEAN, COUNT, RECORD = Granularity.BOOLEAN, Granularity.COUNT, Granularity.RECORD
 THRESHOLD = ("threshold",)
@@ -34,39 +29,6 @@ SE = Member("se", "SE", "Sweden", "http://127.0.0.1:1/se")
 FI = Member("fi", "FI", "Finland", "http://127.0.0.1:1/fi")
 NO = Member("no", "NO", "Norway", "http://127.0.0.1:1/no")
 NORDIC = Member("nordic", "DK", "Nordic network", "http://127.0.0.1:1/nordic")
-
-
-@cache
-def member_answer_schema() -> Draft202012Validator:
-    return compile_schema("member_answer")
-
-
-def hits(name: str, total: int) -> DatasetHits:
-    """`total` matching alleles in dataset `name`, with a record page of up to two of them."""
-    counts = AlleleCounts(2, 200, 2, 0, 2, None)
-    page = tuple(
-        VariantHit(sequence_allele("22", 100 + i, "A", "G"), counts) for i in range(min(total, 2))
-    )
-    return DatasetHits(dataset(name), total, page, individuals=total)
-
-
-def node_body(
-    beacon_id: str,
-    counts: dict[str, int],
-    *,
-    asked: Granularity = COUNT,
-    ceiling: Granularity = RECORD,
-) -> dict[str, Any]:
-    """A g_variants answer exactly as a node of ours builds it, every dataset included."""
-    settings = Settings(info=BeaconInfo(id=beacon_id))
-    params = {"requestedGranularity": asked.label, "includeResultsetResponses": "ALL"}
-    received = Received.of(params, 10)
-    found = [hits(name, total) for name, total in counts.items()]
-    disclosure = disclose(found, principal=ANONYMOUS, requested=asked, ceiling=ceiling)
-    body = variant_answer(settings, received, disclosure)
-    assert member_answer_schema().is_valid(body)
-    assert inconsistency(body, asked) is None
-    return body
 
 
 def answered(member: Member, body: dict[str, Any], latency: float = 0.1) -> Answered:

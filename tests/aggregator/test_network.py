@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from tests.aggregator.conftest import (
     rows,
     url_of,
 )
+from tests.aggregator.support import eventually, everywhere, get, member_lines, rewrite, toml
 from tests.node.test_framework import FRAMEWORK as NODE_FRAMEWORK
 from tests.official_schemas import assert_valid, assert_valid_answer
 
@@ -49,17 +49,6 @@ def _post_body(granularity: str = "count", **variant: Any) -> dict[str, Any]:
     variant = variant or {"referenceName": "22", "start": [0], "end": [1000]}
     query = {"requestParameters": variant, "requestedGranularity": granularity}
     return {"meta": {"apiVersion": "v2.0.0"}, "query": query}
-
-
-async def _get(client: Any, path: str = "/g_variants", **kw: Any) -> dict[str, Any]:
-    response = await client.get(path, **kw)
-    body: dict[str, Any] = await response.json()
-    assert response.status == 200, body
-    return body
-
-
-def _lines(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {line["id"]: line for line in body["info"]["members"]}
 
 
 async def _two(recorded_node: RecordedNodeFactory) -> tuple[RecordedNode, RecordedNode]:
@@ -97,11 +86,11 @@ async def test_callers_authorization_never_reaches_members(
     network = Secret(network_token) if network_token else None
     client = await aggregator([Member("se", "SE", "Sweden", se.url, token=token)], token=network)
     caller = {"Authorization": "Bearer caller-secret", "Cookie": "session=caller-cookie"}
-    await _get(client, params=COUNT, headers=caller)
-    await _get(client, params=RANGE, headers=caller)  # another entry in the cache: asked again
+    await get(client, params=COUNT, headers=caller)
+    await get(client, params=RANGE, headers=caller)  # another entry in the cache: asked again
     response = await client.post("/individuals", json=_post_body(), headers=caller)
     assert response.status == 200
-    await _get(client, "/g_variants/22_99_A_G", headers=caller)
+    await get(client, "/g_variants/22_99_A_G", headers=caller)
 
     assert len(se.recorder.queries()) == 4
     paths = {path for path, _ in se.recorder.requests}
@@ -154,13 +143,13 @@ async def test_circuit_breaker_opens_then_probes_and_closes(
     )
 
     async def ask() -> dict[str, Any]:
-        body = await _get(client, params=COUNT)
-        assert _lines(body)["fi"]["status"] == "ok"  # the other member is never affected
+        body = await get(client, params=COUNT)
+        assert member_lines(body)["fi"]["status"] == "ok"  # the other member is never affected
         assert body["responseSummary"]["exists"] is True
-        return _lines(body)["se"]
+        return member_lines(body)["se"]
 
     async def health() -> dict[str, Any]:
-        members: list[dict[str, Any]] = (await _get(client, "/health"))["members"]
+        members: list[dict[str, Any]] = (await get(client, "/health"))["members"]
         return members[0]
 
     se.recorder.failing = True
@@ -205,15 +194,15 @@ async def test_same_query_again_is_answered_from_the_cache(
 ) -> None:
     se, fi = await _two(recorded_node)
     client = await aggregator(_members(se, fi))
-    first = await _get(client, params=COUNT)
+    first = await get(client, params=COUNT)
     assert [line["cached"] for line in first["info"]["members"]] == [False, False]
-    second = await _get(client, params=COUNT)
+    second = await get(client, params=COUNT)
     assert [line["cached"] for line in second["info"]["members"]] == [True, True]
     assert [line["latencyMs"] for line in second["info"]["members"]] == [0.0, 0.0]
     assert len(se.recorder.queries()) == len(fi.recorder.queries()) == 1
     assert second["responseSummary"] == first["responseSummary"]
     assert second["response"] == first["response"]
-    assert _lines(second)["se"]["count"] == 6
+    assert member_lines(second)["se"]["count"] == 6
     assert_valid_answer(second)
 
 
@@ -248,13 +237,13 @@ async def test_cache_is_keyed_by_the_canonical_query(
     """Spellings of one query share an entry; another granularity or query does not."""
     se = await recorded_node("se", SE_ROWS, SAMPLES)
     client = await aggregator([Member("se", "SE", "Sweden", se.url)])
-    await _get(client, params={**COUNT, "assemblyId": "GRCh37"})
+    await get(client, params={**COUNT, "assemblyId": "GRCh37"})
     method = "POST" if "json" in request_kw else "GET"
     response = await client.request(method, "/g_variants", **request_kw)
     body = await response.json()
     assert response.status == 200, body
-    assert _lines(body)["se"]["status"] == "ok"
-    assert _lines(body)["se"]["cached"] is cached
+    assert member_lines(body)["se"]["status"] == "ok"
+    assert member_lines(body)["se"]["cached"] is cached
     assert len(se.recorder.queries()) == (1 if cached else 2)
 
 
@@ -265,9 +254,9 @@ async def test_a_reingest_is_never_served_from_the_cache(
     client = await aggregator(_members(se, fi), versions_max_age=0.0)
 
     async def se_line() -> dict[str, Any]:
-        body = await _get(client, params=COUNT)
+        body = await get(client, params=COUNT)
         assert_valid_answer(body)
-        return _lines(body)["se"]
+        return member_lines(body)["se"]
 
     assert [(line["cached"], line["count"]) for line in [await se_line(), await se_line()]] == [
         (False, 6),
@@ -304,11 +293,11 @@ async def test_an_aggregator_as_a_member(
         [Member("nordic", "SE", "Nordic", url_of(inner)), Member("de", "DE", "Germany", de)],
         max_granularity=Granularity.RECORD,
     )
-    body = await _get(outer, params={**RANGE, "requestedGranularity": granularity})
+    body = await get(outer, params={**RANGE, "requestedGranularity": granularity})
     assert_valid_answer(body)
     assert body["meta"]["beaconId"] == "eu.network"
     assert body["meta"]["returnedGranularity"] == granularity
-    lines = _lines(body)
+    lines = member_lines(body)
     nordic = lines["nordic"]
     assert (nordic["status"], nordic["beaconId"], nordic["exists"]) == (
         "ok",
@@ -355,9 +344,7 @@ def _count_only(found: int) -> web.Application:
         summary = {"exists": found > 0, "numTotalResults": found}
         return web.json_response({"meta": meta, "responseSummary": summary})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    return app
+    return everywhere(handler)
 
 
 @pytest.mark.parametrize(
@@ -382,12 +369,12 @@ async def test_an_inner_aggregator_with_a_count_only_member_is_counted_whole(
         [Member("se", "SE", "Sweden", se), Member("counter", "NO", "Norway", counter)],
         info=BeaconInfo(id="nordic.network", name="Nordic network"),
     )
-    inner_body = await _get(inner, params=COUNT)
+    inner_body = await get(inner, params=COUNT)
     assert inner_body["responseSummary"]["numTotalResults"] == inner_total
     outer = await aggregator([Member("nordic", "SE", "Nordic", url_of(inner))])
-    body = await _get(outer, params=COUNT)
+    body = await get(outer, params=COUNT)
     assert_valid_answer(body)
-    nordic = _lines(body)["nordic"]
+    nordic = member_lines(body)["nordic"]
     assert (nordic["status"], nordic["exists"]) == ("ok", True)
     assert nordic["count"] == inner_total  # today: only the result sets' 6 (or 0)
     summary = body["responseSummary"]
@@ -410,7 +397,7 @@ async def test_a_leaf_reingest_is_never_served_stale_through_an_inner_aggregator
     )
 
     async def nordic() -> tuple[bool, int]:
-        line = _lines(await _get(outer, params=COUNT))["nordic"]
+        line = member_lines(await get(outer, params=COUNT))["nordic"]
         return line["cached"], line["count"]
 
     assert [await nordic(), await nordic()] == [(False, 6), (True, 6)]
@@ -450,7 +437,7 @@ async def test_dataset_ids_route_to_the_members_holding_them(
     body = await response.json()
     assert response.status == 200, body
     assert_valid_answer(body)
-    lines = _lines(body)
+    lines = member_lines(body)
     assert (lines["se"]["status"], lines["fi"]["status"]) == statuses
     for member_id, status in zip(("se", "fi"), statuses, strict=True):
         node = se if member_id == "se" else fi
@@ -548,42 +535,8 @@ async def test_bad_input_is_refused_before_any_member_is_asked(
 # --- config reload ---------------------------------------------------------------------------
 
 
-def _toml(
-    members: list[tuple[str, str]],
-    deadline: float = 2.0,
-    k: int = 5,
-    tokens: dict[str, str] | None = None,
-) -> str:
-    """A network.toml (schemas/network.json); `tokens` maps member ids to a token_env."""
-    text = f"[network]\ndeadline_seconds = {deadline}\nk = {k}\n"
-    for member_id, url in members:
-        text += (
-            f'\n[[members]]\nid = "{member_id}"\ncountry = "{member_id[:2].upper()}"\n'
-            f'name = "{member_id} beacon"\nurl = "{url}"\ntimeout_seconds = {deadline}\n'
-        )
-        if tokens and member_id in tokens:
-            text += f'token_env = "{tokens[member_id]}"\n'
-    return text
-
-
-def _rewrite(path: Path, text: str) -> None:
-    """Write `text` and move the mtime on, so that even a coarse clock sees a change."""
-    before = path.stat().st_mtime_ns
-    path.write_text(text)
-    later = max(path.stat().st_mtime_ns, before + 1_000_000_000)
-    os.utime(path, ns=(later, later))
-
-
 async def _member_ids(client: Any) -> list[str]:
-    return [line["id"] for line in (await _get(client, params=COUNT))["info"]["members"]]
-
-
-async def _eventually(check: Any, within: float = 3.0) -> None:
-    """Poll the async `check` until it returns True; fail after `within` seconds."""
-    stop = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < stop, "did not happen in time"
-        await asyncio.sleep(0.1)
+    return [line["id"] for line in (await get(client, params=COUNT))["info"]["members"]]
 
 
 def _logged(caplog: pytest.LogCaptureFixture, message: str) -> int:
@@ -599,18 +552,18 @@ async def test_config_reload_adds_members_and_refuses_bad_files(
     se, fi = await _two(recorded_node)
     environ = {"SE_TOKEN": "se-token"}
     path = tmp_path / "network.toml"
-    path.write_text(_toml([("se", se.url)], tokens={"se": "SE_TOKEN"}))
+    path.write_text(toml([("se", se.url)], tokens={"se": "SE_TOKEN"}))
     client = await aggregator_from_file(path, environ)
     assert await _member_ids(client) == ["se"]
 
     # fi joins, k becomes 3: fi's 2 alleles are now shown as 3
-    _rewrite(path, _toml([("se", se.url), ("fi", fi.url)], k=3, tokens={"se": "SE_TOKEN"}))
+    rewrite(path, toml([("se", se.url), ("fi", fi.url)], k=3, tokens={"se": "SE_TOKEN"}))
 
     async def both() -> bool:
         return await _member_ids(client) == ["se", "fi"]
 
-    await _eventually(both)
-    body = await _get(client, params=COUNT)
+    await eventually(both)
+    body = await get(client, params=COUNT)
     assert [(m["status"], m["count"]) for m in body["info"]["members"]] == [("ok", 6), ("ok", 3)]
     assert body["info"]["network"]["countThreshold"] == 3
     assert body["responseSummary"]["numTotalResults"] == 9
@@ -620,18 +573,18 @@ async def test_config_reload_adds_members_and_refuses_bad_files(
     refusal = "config reload refused; keeping the current members"
     bad_files = [
         "this is [not toml",
-        _toml([("se", se.url), ("fi", "ftp://nowhere")]),  # not an http(s) URL
-        _toml([("se", se.url)], tokens={"se": "UNSET_TOKEN"}),  # no such variable
+        toml([("se", se.url), ("fi", "ftp://nowhere")]),  # not an http(s) URL
+        toml([("se", se.url)], tokens={"se": "UNSET_TOKEN"}),  # no such variable
     ]
     for bad in bad_files:
         refused = _logged(caplog, refusal)
-        _rewrite(path, bad)
+        rewrite(path, bad)
 
         async def refusal_logged(before: int = refused) -> bool:
             return _logged(caplog, refusal) > before
 
-        await _eventually(refusal_logged)
-        body = await _get(client, params=COUNT)
+        await eventually(refusal_logged)
+        body = await get(client, params=COUNT)
         assert [m["id"] for m in body["info"]["members"]] == ["se", "fi"]
         assert body["info"]["network"]["countThreshold"] == 3
 
@@ -651,8 +604,7 @@ def _gated(arrived: asyncio.Event, release: asyncio.Event) -> web.Application:
     async def wake(app: web.Application) -> None:
         release.set()
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
+    app = everywhere(handler)
     app.on_shutdown.append(wake)
     return app
 
@@ -669,17 +621,17 @@ async def test_a_request_in_flight_during_a_reload_completes(
     arrived, release = asyncio.Event(), asyncio.Event()
     gate = await serve(_gated(arrived, release))
     path = tmp_path / "network.toml"
-    path.write_text(_toml([("gate", gate), ("se", se)], deadline=5.0))
+    path.write_text(toml([("gate", gate), ("se", se)], deadline=5.0))
     client = await aggregator_from_file(path)
 
     in_flight = asyncio.create_task(client.get("/g_variants", params=COUNT))
     await asyncio.wait_for(arrived.wait(), 3)
-    _rewrite(path, _toml([("se", se)], deadline=5.0))  # the gate leaves the network
+    rewrite(path, toml([("se", se)], deadline=5.0))  # the gate leaves the network
 
     async def reloaded() -> bool:
         return _logged(caplog, "members reloaded") > 0
 
-    await _eventually(reloaded)
+    await eventually(reloaded)
     assert not in_flight.done()
     release.set()
     response = await in_flight
@@ -689,7 +641,7 @@ async def test_a_request_in_flight_during_a_reload_completes(
         ("gate", "ok"),
         ("se", "ok"),
     ]
-    assert _lines(body)["gate"]["count"] == 7
+    assert member_lines(body)["gate"]["count"] == 7
     assert body["responseSummary"]["numTotalResults"] == 13
     assert await _member_ids(client) == ["se"]
 
@@ -709,14 +661,14 @@ async def network(national_node: NodeFactory, aggregator: AggregatorFactory) -> 
 
 @pytest.mark.parametrize(("path", "kind"), FRAMEWORK, ids=[p for p, _ in FRAMEWORK])
 async def test_framework_endpoint_is_valid(network: Any, path: str, kind: str) -> None:
-    body = await _get(network, path)
+    body = await get(network, path)
     assert_valid(kind, body)
     if kind != "service-info":
         assert body["meta"]["beaconId"] == "eu.network"
 
 
 async def test_datasets_are_the_members_datasets_stamped(network: Any) -> None:
-    body = await _get(network, "/datasets")
+    body = await get(network, "/datasets")
     collections = body["response"]["collections"]
     assert [
         (d["id"], d["info"]["memberId"], d["info"]["beaconId"], d["info"]["country"])
@@ -728,7 +680,7 @@ async def test_datasets_are_the_members_datasets_stamped(network: Any) -> None:
         assert_valid("dataset", {k: v for k, v in record.items() if k != "info"})
         assert record["version"]
         assert record["info"]["samples"] == 8
-    one = await _get(network, "/datasets/fi-cohort")
+    one = await get(network, "/datasets/fi-cohort")
     assert one["response"]["collections"] == [collections[1]]
 
 
@@ -741,7 +693,7 @@ async def test_an_unknown_dataset_is_a_404(network: Any) -> None:
 
 
 async def test_map_points_at_the_aggregator(network: Any) -> None:
-    body = await _get(network, "/map")
+    body = await get(network, "/map")
     root = url_of(network)
     sets = body["response"]["endpointSets"]
     assert sets["genomicVariation"]["rootUrl"] == f"{root}/g_variants"
@@ -749,7 +701,7 @@ async def test_map_points_at_the_aggregator(network: Any) -> None:
 
 
 async def test_health_lists_every_member(network: Any) -> None:
-    body = await _get(network, "/health")
+    body = await get(network, "/health")
     assert body["status"] == "ok"
     assert body["members"] == [
         {
@@ -764,7 +716,7 @@ async def test_health_lists_every_member(network: Any) -> None:
 
 
 async def test_openapi_describes_every_route(network: Any) -> None:
-    doc = await _get(network, "/openapi.json")
+    doc = await get(network, "/openapi.json")
     validate(doc, cls=OpenAPIV31SpecValidator)  # raises on any violation
     assert doc["servers"] == [{"url": url_of(network)}]
     routes = {
@@ -805,9 +757,7 @@ async def test_individuals_carriers_per_member_thresholded(
     members = [Member("se", "SE", "Sweden", se), Member("fi", "FI", "Finland", fi)]
     client = await aggregator(members, k=k)
     variant = {"referenceName": "22", "start": "99", "end": "100"}
-    by_get = await _get(
-        client, "/individuals", params={**variant, "requestedGranularity": "record"}
-    )
+    by_get = await get(client, "/individuals", params={**variant, "requestedGranularity": "record"})
     response = await client.post(
         "/individuals", json=_post_body("count", referenceName="22", start=[99], end=[100])
     )
@@ -816,7 +766,7 @@ async def test_individuals_carriers_per_member_thresholded(
         assert_valid_answer(body)
         assert body["meta"]["returnedGranularity"] == "count"  # never records of people
         assert body["meta"]["returnedSchemas"][0]["entityType"] == "individual"
-        lines = _lines(body)
+        lines = member_lines(body)
         assert (lines["se"]["count"], lines["fi"]["count"]) == (se_shown, fi_shown)
         assert body["info"]["network"]["countThreshold"] == k
         summary = body["responseSummary"]
