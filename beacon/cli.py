@@ -63,7 +63,8 @@ def aggregate(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         print=lambda _: print(
-            f"Beacon aggregator over {len(network.members)} members on "
+            f"Beacon aggregator over {len(network.members)} member"
+            f"{'' if len(network.members) == 1 else 's'} on "
             f"http://{settings.host}:{settings.port}/",
             file=sys.stderr,
         ),
