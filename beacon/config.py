@@ -12,6 +12,7 @@ from typing import Any
 from beacon.errors import ConfigError
 from beacon.results import Granularity
 from beacon.schemas import compile_schema, problems
+from beacon.tokens import ALGORITHMS, AccessConfig, Issuer, VisaIssuer
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class Settings:
     max_granularity: Granularity = Granularity.RECORD
     catalog_ttl: float = 1.0
     cache_alleles: int = 50_000
+    access: AccessConfig | None = None
+    """Token issuers and visa issuers; None: every caller is anonymous, tokens are not read."""
 
 
 _ENV_INT = {"BEACON_PORT": ("port", 0, 65535)}
@@ -154,7 +157,19 @@ def _from_file(data: dict[str, Any]) -> dict[str, Any]:
             found[key] = limits[key]
     if "max_granularity" in limits:
         found["max_granularity"] = Granularity.parse(limits["max_granularity"])
+    if "access" in data:
+        found["access"] = _access(data["access"])
     return found
+
+
+def _access(section: dict[str, Any]) -> AccessConfig:
+    issuers = tuple(
+        Issuer(i["issuer"], i["jwks_url"], tuple(i.get("algorithms", ALGORITHMS)))
+        for i in section["issuers"]
+    )
+    visa_issuers = tuple(VisaIssuer(v["issuer"], v["jku"]) for v in section.get("visa_issuers", []))
+    leeway = float(section.get("leeway_seconds", 60))
+    return AccessConfig(section["audience"], issuers, visa_issuers, leeway)
 
 
 @dataclass(frozen=True)

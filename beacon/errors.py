@@ -18,7 +18,14 @@ class InvalidRequest(BeaconError):
 
 
 class Unauthenticated(BeaconError):
+    """No usable credentials; answered with a `WWW-Authenticate: Bearer` challenge."""
+
     status = 401
+
+    def __init__(self, message: str, *, token_given: bool = True) -> None:
+        super().__init__(message)
+        error = ', error="invalid_token"' if token_given else ""
+        self.challenge = f'Bearer realm="beacon"{error}'
 
 
 class Forbidden(BeaconError):

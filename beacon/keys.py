@@ -9,9 +9,11 @@ from beacon.aggregator.registry import Registry
 from beacon.config import Settings
 from beacon.schemas import Validators
 from beacon.store import VariantStore
+from beacon.tokens import KeySets
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", VariantStore)
 VALIDATORS = web.AppKey("validators", Validators)
 REGISTRY = web.AppKey("registry", Registry)
 FANOUT = web.AppKey("fanout", FanOut)
+KEY_SETS = web.AppKey("key_sets", KeySets)

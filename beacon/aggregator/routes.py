@@ -15,10 +15,9 @@ from beacon.aggregator.merge import merge
 from beacon.aggregator.outcomes import scalars
 from beacon.aggregator.registry import MemberState
 from beacon.aggregator.responses import network_answer
-from beacon.auth import principal_of
 from beacon.errors import InvalidRequest, NotFound
 from beacon.keys import FANOUT, REGISTRY, SETTINGS, VALIDATORS
-from beacon.node.middleware import REQUEST_ID
+from beacon.node.middleware import REQUEST_ID, principal
 from beacon.node.params import CONTROL_KEYS, VARIANT_ID, read_params, single_variant_params
 from beacon.node.responses import (
     API_VERSION,
@@ -89,7 +88,7 @@ async def _query(request: web.Request, entry: str, ceiling: Granularity) -> web.
         entry=entry,
         granularity=granularity,
         canonical=json.dumps(canonical),
-        tier=principal_of(request.headers).tier,
+        tier=principal(request).tier,
         body=json_payload(body),
         dataset_ids=tuple(wanted),
         limit=received.limit,
@@ -131,7 +130,7 @@ async def g_variant_by_id(request: web.Request) -> web.Response:
         entry="variant",
         granularity=granularity,
         canonical=json.dumps(canonical),
-        tier=principal_of(request.headers).tier,
+        tier=principal(request).tier,
         params=forwarded,
         variant_id=key,
         dataset_ids=tuple(wanted),

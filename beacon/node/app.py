@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from beacon.config import Settings
-from beacon.keys import SETTINGS, STORE, VALIDATORS
-from beacon.node.middleware import error_middleware
+from beacon.keys import KEY_SETS, SETTINGS, STORE, VALIDATORS
+from beacon.node.middleware import auth_middleware, error_middleware
 from beacon.node.routes import add_routes
 from beacon.schemas import Validators
 from beacon.store.connect import database
 from beacon.store.mongo import MongoStore
+from beacon.tokens import KeySets
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -35,13 +39,40 @@ def beacon_app(settings: Settings) -> web.Application:
     # A GET may spell out a long allele; let its URL be as long as a POST body may be.
     line_limit = max(8190, settings.max_body_bytes)
     app = web.Application(
-        middlewares=[error_middleware],
+        middlewares=[error_middleware, auth_middleware],
         client_max_size=settings.max_body_bytes,
         handler_args={"max_line_size": line_limit},
     )
     app[SETTINGS] = settings
     app[VALIDATORS] = Validators.load()
+    if settings.access is not None:
+        app.cleanup_ctx.append(_key_sets_ctx)
     return app
+
+
+_KEY_SET_BYTES = 256 * 1024
+
+
+async def _key_sets_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Issuers' key sets, read through one session of the app's own, with a timeout."""
+    timeout = aiohttp.ClientTimeout(total=3)
+    async with aiohttp.ClientSession(
+        timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
+
+        async def fetch(url: str) -> dict[str, Any]:
+            async with session.get(url, allow_redirects=False) as response:
+                response.raise_for_status()
+                raw = await response.content.read(_KEY_SET_BYTES + 1)
+            if len(raw) > _KEY_SET_BYTES:
+                raise ValueError("key set too large")
+            document = json.loads(raw)
+            if not isinstance(document, dict):
+                raise ValueError("key set is not a JSON object")
+            return document
+
+        app[KEY_SETS] = KeySets(fetch)
+        yield
 
 
 def create_node_app(settings: Settings) -> web.Application:

@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from beacon.errors import BeaconError
-from beacon.keys import SETTINGS
+from beacon.auth import ANONYMOUS, Principal, authenticate
+from beacon.errors import BeaconError, Unauthenticated
+from beacon.keys import KEY_SETS, SETTINGS
 from beacon.node.responses import error_body
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,9 @@ _HTTP_MESSAGES = {
 
 REQUEST_ID = web.RequestKey("request_id", str)
 """The request's id (the caller's X-Request-ID when well-formed), for logs and onward calls."""
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+"""Who is asking, as `auth_middleware` established it."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -45,6 +49,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status >= 500:
             log.warning("request failed", extra={"request_id": request_id, "reason": exc.message})
         response = _error(request, exc.status, exc.message)
+        if isinstance(exc, Unauthenticated):
+            response.headers["WWW-Authenticate"] = exc.challenge
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -56,3 +62,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = _error(request, 500, f"internal error; quote request id {request_id}")
     response.headers["X-Request-ID"] = request_id
     return response
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request gets its Principal before any handler runs; a bad token is a 401."""
+    request[PRINCIPAL] = await authenticate(
+        request.headers.get("Authorization"),
+        request.app[SETTINGS].access,
+        request.app.get(KEY_SETS),
+    )
+    return await handler(request)
+
+
+def principal(request: web.Request) -> Principal:
+    """The request's caller (anonymous if the auth middleware did not run)."""
+    found: Principal = request.get(PRINCIPAL, ANONYMOUS)
+    return found

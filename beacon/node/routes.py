@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from beacon.auth import principal_of
 from beacon.errors import InvalidRequest, NotFound
 from beacon.keys import SETTINGS, STORE, VALIDATORS
 from beacon.node import framework
+from beacon.node.middleware import principal
 from beacon.node.openapi import openapi_document
 from beacon.node.params import VARIANT_ID, read_params, single_variant_params
 from beacon.node.responses import (
@@ -86,8 +86,8 @@ async def _query_and_search(
 def _disclose(
     request: web.Request, received: Received, found: list[DatasetHits], ceiling: Granularity
 ) -> Disclosure:
-    principal = principal_of(request.headers)
-    return disclose(found, principal=principal, requested=received.granularity, ceiling=ceiling)
+    caller = principal(request)
+    return disclose(found, principal=caller, requested=received.granularity, ceiling=ceiling)
 
 
 async def g_variants(request: web.Request) -> web.Response:

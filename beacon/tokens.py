@@ -1,0 +1,225 @@
+"""Bearer tokens and GA4GH Passport visas, verified: who the caller is and what they were granted.
+
+Access tokens: the issuer must be on the allow-list, the key comes from that issuer's JWKS (fetched
+through the app's HTTP session, cached, re-read for an unknown `kid`), the algorithm from the
+issuer's short list (never `none`, never HMAC), and `exp`/`nbf`/`iat`/`aud` are checked with a
+small leeway. Visas (`ga4gh_passport_v1`) are verified one by one against trusted visa issuers
+whose `jku` is pinned; a visa failing any check is dropped with its reason, never the whole token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+BONA_FIDE = "https://doi.org/10.1038/s41431-018-0219-y"
+"""The value both bona fide visas carry (the GA4GH registered-access policy)."""
+
+ALGORITHMS = ("RS256", "ES256")
+
+
+class TokenError(Exception):
+    """A token (or visa) that cannot be trusted; the message is safe to show and to log."""
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """An issuer of access tokens this beacon accepts."""
+
+    issuer: str
+    jwks_url: str
+    algorithms: tuple[str, ...] = ALGORITHMS
+
+
+@dataclass(frozen=True)
+class VisaIssuer:
+    """An issuer of visas this beacon trusts, with the only `jku` its visas may name."""
+
+    issuer: str
+    jku: str
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    audience: str
+    issuers: tuple[Issuer, ...]
+    visa_issuers: tuple[VisaIssuer, ...] = ()
+    leeway: float = 60.0
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A verified caller: a pseudonymous subject, bona fide status and controlled-access grants
+    (the dataset URLs or ids their `ControlledAccessGrants` visas name)."""
+
+    subject: str
+    bona_fide: bool = False
+    grants: frozenset[str] = frozenset()
+    dropped: tuple[str, ...] = field(default=(), compare=False)
+    """Why each dropped visa was dropped (for the log; never shown with the visa itself)."""
+
+
+Fetch = Callable[[str], Awaitable[dict[str, Any]]]
+"""GET a URL and return its JSON object; raises on any failure (bounded in time by the caller)."""
+
+
+class KeySets:
+    """JWKS documents by URL, cached; re-read when a `kid` is unknown, at most every `every` s."""
+
+    def __init__(self, fetch: Fetch, every: float = 30.0) -> None:
+        self._fetch = fetch
+        self._every = every
+        self._keys: dict[str, dict[str, jwt.PyJWK]] = {}
+        self._read_at: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def key(self, url: str, kid: str) -> jwt.PyJWK:
+        keys = self._keys.get(url, {})
+        if kid in keys:
+            return keys[kid]
+        async with self._locks.setdefault(url, asyncio.Lock()):
+            keys = self._keys.get(url, {})
+            if kid not in keys and time.monotonic() - self._read_at.get(url, -1e9) >= self._every:
+                keys = await self._read(url)
+        if kid not in keys:
+            raise TokenError("the token's key id is not in its issuer's key set")
+        return keys[kid]
+
+    async def _read(self, url: str) -> dict[str, jwt.PyJWK]:
+        self._read_at[url] = time.monotonic()
+        try:
+            document = await self._fetch(url)
+            found = {
+                str(k["kid"]): jwt.PyJWK(k)
+                for k in document.get("keys", [])
+                if isinstance(k, dict) and "kid" in k
+            }
+        except Exception as exc:  # unreachable, not JSON, a key PyJWT cannot use
+            raise TokenError("the issuer's key set cannot be read") from exc
+        self._keys[url] = found
+        return found
+
+
+def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise TokenError("not a well-formed JWT") from exc
+    if not isinstance(header.get("kid"), str):
+        raise TokenError("the token names no key id (kid)")
+    return header, claims
+
+
+async def verify_access_token(token: str, config: AccessConfig, keys: KeySets) -> Identity:
+    """The caller behind `token`; raises TokenError for anything untrusted."""
+    header, claims = _unverified(token)
+    issuer = next((i for i in config.issuers if i.issuer == claims.get("iss")), None)
+    if issuer is None:
+        raise TokenError("the token's issuer is not trusted here")
+    if header.get("alg") not in issuer.algorithms:
+        raise TokenError(f"algorithm {header.get('alg')!r} is not accepted")
+    key = await keys.key(issuer.jwks_url, header["kid"])
+    try:
+        verified = jwt.decode(
+            token,
+            key,
+            algorithms=list(issuer.algorithms),
+            audience=config.audience,
+            issuer=issuer.issuer,
+            leeway=config.leeway,
+            options={"require": ["exp", "iat", "iss", "sub", "aud"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise TokenError(f"the token is not valid ({_why(exc)})") from exc
+    subject = hashlib.sha256(f"{issuer.issuer}\0{verified['sub']}".encode()).hexdigest()[:32]
+    visas = verified.get("ga4gh_passport_v1", [])
+    return await identity_from_visas(subject, visas, config, keys)
+
+
+async def identity_from_visas(
+    subject: str, visas: Any, config: AccessConfig, keys: KeySets
+) -> Identity:
+    """Bona fide status and grants from the visas that verify; the others are dropped."""
+    if not isinstance(visas, list):
+        return Identity(subject, dropped=("ga4gh_passport_v1 is not a list",))
+    found: list[dict[str, Any]] = []
+    dropped: list[str] = []
+    for index, visa in enumerate(visas[:100]):
+        try:
+            found.append(await verify_visa(visa, config, keys))
+        except TokenError as exc:
+            dropped.append(f"visa {index}: {exc}")
+    policies = {(v["type"], v["value"]) for v in found}
+    bona_fide = {("AcceptedTermsAndPolicies", BONA_FIDE), ("ResearcherStatus", BONA_FIDE)}
+    grants = frozenset(v["value"] for v in found if v["type"] == "ControlledAccessGrants")
+    return Identity(subject, bona_fide <= policies, grants, tuple(dropped))
+
+
+_VISA_TYPES = frozenset(
+    {
+        "AffiliationAndRole",
+        "AcceptedTermsAndPolicies",
+        "ResearcherStatus",
+        "ControlledAccessGrants",
+        "LinkedIdentities",
+    }
+)
+
+
+async def verify_visa(visa: Any, config: AccessConfig, keys: KeySets) -> dict[str, Any]:
+    """One visa's `ga4gh_visa_v1` claim, or TokenError saying why it cannot be trusted.
+
+    The `jku` must be the one pinned for the visa's issuer before any key is fetched.
+    """
+    if not isinstance(visa, str):
+        raise TokenError("not a JWT string")
+    header, claims = _unverified(visa)
+    trusted = next((v for v in config.visa_issuers if v.issuer == claims.get("iss")), None)
+    if trusted is None:
+        raise TokenError("visa issuer not trusted")
+    if header.get("jku") != trusted.jku:
+        raise TokenError("visa jku is not the one pinned for its issuer")
+    if header.get("alg") not in ALGORITHMS:
+        raise TokenError(f"visa algorithm {header.get('alg')!r} is not accepted")
+    key = await keys.key(trusted.jku, header["kid"])
+    try:
+        verified = jwt.decode(
+            visa,
+            key,
+            algorithms=list(ALGORITHMS),
+            issuer=trusted.issuer,
+            leeway=config.leeway,
+            options={"require": ["exp", "iat", "iss"], "verify_aud": False},
+        )
+    except jwt.PyJWTError as exc:
+        raise TokenError(f"visa not valid ({_why(exc)})") from exc
+    return _visa_claim(verified.get("ga4gh_visa_v1"))
+
+
+def _visa_claim(claim: Any) -> dict[str, Any]:
+    if not isinstance(claim, dict):
+        raise TokenError("no ga4gh_visa_v1 claim")
+    if claim.get("type") not in _VISA_TYPES:
+        raise TokenError("unknown visa type")
+    if not all(isinstance(claim.get(k), str) for k in ("value", "source")):
+        raise TokenError("visa value and source must be strings")
+    if type(claim.get("asserted")) is not int:
+        raise TokenError("visa asserted must be a whole number of seconds")
+    if "conditions" in claim:
+        raise TokenError("visa conditions are not supported, so the visa is not used")
+    if claim["type"] == "ControlledAccessGrants" and claim.get("by") != "dac":
+        raise TokenError("a ControlledAccessGrants visa must be asserted by a dac")
+    return claim
+
+
+def _why(exc: jwt.PyJWTError) -> str:
+    """PyJWT's reason, which names the failed check and never echoes the token."""
+    return json.dumps(str(exc))[1:-1][:120]
