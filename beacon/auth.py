@@ -9,9 +9,12 @@ anonymous.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
 
-from beacon.errors import Unauthenticated
+from beacon.errors import Forbidden, Unauthenticated
+from beacon.results import Granularity
 from beacon.tokens import AccessConfig, KeySets, TokenError, verify_access_token
 
 
@@ -55,3 +58,67 @@ async def authenticate(
     except TokenError as exc:
         raise Unauthenticated(f"the bearer token was refused: {exc}") from None
     return Principal(identity.subject, identity.bona_fide, identity.grants)
+
+
+class Tier(IntEnum):
+    """Access tiers, ordered: a caller of a tier may see datasets needing that tier or less."""
+
+    PUBLIC = 1
+    REGISTERED = 2
+    CONTROLLED = 3
+
+
+_TIER_GRANULARITY = {
+    Tier.PUBLIC: Granularity.BOOLEAN,
+    Tier.REGISTERED: Granularity.COUNT,
+    Tier.CONTROLLED: Granularity.RECORD,
+}
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Which tier each dataset needs and the finest granularity each tier of caller gets.
+
+    Not `enforced` (a beacon without `[access]`): every dataset is open to everyone and only
+    the beacon's own `max_granularity` applies.
+    """
+
+    enforced: bool = False
+    default_level: Tier = Tier.PUBLIC
+    levels: Mapping[str, Tier] = field(default_factory=dict)
+    grants: Mapping[str, str] = field(default_factory=dict)
+    """Dataset id -> the value a ControlledAccessGrants visa names for it (default: the id)."""
+    granularity: Mapping[Tier, Granularity] = field(default_factory=lambda: _TIER_GRANULARITY)
+
+    def level(self, dataset: str) -> Tier:
+        """The tier a caller needs to see `dataset` at all."""
+        return self.levels.get(dataset, self.default_level) if self.enforced else Tier.PUBLIC
+
+    def tier(self, caller: Principal, dataset: str) -> Tier:
+        """The caller's tier for one dataset: CONTROLLED with a grant for it, REGISTERED when
+        bona fide, else PUBLIC."""
+        if self.grants.get(dataset, dataset) in caller.grants:
+            return Tier.CONTROLLED
+        return Tier.REGISTERED if caller.bona_fide else Tier.PUBLIC
+
+    def allows(self, caller: Principal, dataset: str) -> bool:
+        return not self.enforced or self.tier(caller, dataset) >= self.level(dataset)
+
+    def ceiling(self, caller: Principal, datasets: Iterable[str]) -> Granularity:
+        """The finest granularity for an answer over `datasets`: the coarsest any of them
+        allows this caller (one answer has one granularity)."""
+        if not self.enforced:
+            return Granularity.RECORD
+        tiers = [self.tier(caller, d) for d in datasets] or [self.tier(caller, "")]
+        return min(self.granularity[t] for t in tiers)
+
+    def check_named(self, caller: Principal, datasets: Iterable[str]) -> None:
+        """Datasets a caller names explicitly must be open to them: else 401 (anonymous: sign
+        in) or 403 (signed in, without the rights)."""
+        refused = sorted(d for d in datasets if not self.allows(caller, d))
+        if not refused:
+            return
+        named = ", ".join(refused)
+        if caller.anonymous:
+            raise Unauthenticated(f"dataset(s) {named} need a signed-in caller", token_given=False)
+        raise Forbidden(f"your credentials do not give access to dataset(s) {named}")

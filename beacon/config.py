@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from beacon.auth import AccessPolicy, Tier
 from beacon.errors import ConfigError
 from beacon.results import Granularity
 from beacon.schemas import compile_schema, problems
@@ -68,6 +69,8 @@ class Settings:
     cache_alleles: int = 50_000
     access: AccessConfig | None = None
     """Token issuers and visa issuers; None: every caller is anonymous, tokens are not read."""
+    policy: AccessPolicy = field(default_factory=AccessPolicy)
+    """Dataset tiers; not enforced without `[access]`."""
 
 
 _ENV_INT = {"BEACON_PORT": ("port", 0, 65535)}
@@ -159,7 +162,22 @@ def _from_file(data: dict[str, Any]) -> dict[str, Any]:
         found["max_granularity"] = Granularity.parse(limits["max_granularity"])
     if "access" in data:
         found["access"] = _access(data["access"])
+        found["policy"] = _policy(data["access"])
     return found
+
+
+def _policy(section: dict[str, Any]) -> AccessPolicy:
+    datasets = section.get("datasets", {})
+    defaults = AccessPolicy().granularity
+    given = section.get("tier_granularity", {})
+    return AccessPolicy(
+        enforced=True,
+        default_level=Tier[section.get("default_tier", "PUBLIC")],
+        levels={d: Tier[v["tier"]] for d, v in datasets.items() if "tier" in v},
+        grants={d: v["grant"] for d, v in datasets.items() if "grant" in v},
+        granularity={t: Granularity.parse(given[t.name]) if t.name in given else g
+                     for t, g in defaults.items()},
+    )  # fmt: skip
 
 
 def _access(section: dict[str, Any]) -> AccessConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from beacon.auth import Tier
 from beacon.config import Settings
 from beacon.node.responses import (
     API_VERSION,
@@ -126,10 +127,23 @@ def configuration_body(settings: Settings) -> dict[str, Any]:
         "$schema": "https://raw.githubusercontent.com/ga4gh-beacon/beacon-v2/main/framework/"
         "json/configuration/beaconConfigurationSchema.json",
         "maturityAttributes": {"productionStatus": status},
-        "securityAttributes": {"defaultGranularity": "boolean", "securityLevels": ["PUBLIC"]},
+        "securityAttributes": _security(settings),
         "entryTypes": _ENTRY_TYPES,
     }
     return {"meta": informational_meta(settings, []), "response": config}
+
+
+def _security(settings: Settings) -> dict[str, Any]:
+    """The tiers in use and what an anonymous caller gets (`defaultGranularity`)."""
+    policy = settings.policy
+    if not policy.enforced:
+        return {"defaultGranularity": "boolean", "securityLevels": ["PUBLIC"]}
+    levels = {policy.default_level, *policy.levels.values(), Tier.PUBLIC}
+    public = min(policy.granularity[Tier.PUBLIC], settings.max_granularity)
+    return {
+        "defaultGranularity": public.label,
+        "securityLevels": [t.name for t in sorted(levels)],
+    }
 
 
 def entry_types_body(settings: Settings) -> dict[str, Any]:

@@ -51,8 +51,15 @@ async def _datasets(
         unknown = sorted(set(wanted) - {d.id for d in known})
         if unknown:
             raise InvalidRequest(f"unknown dataset id(s): {', '.join(unknown)}")
+        request.app[SETTINGS].policy.check_named(principal(request), wanted)
         known = [d for d in known if d.id in wanted]
-    return [d for d in known if assembly is None or d.assembly == assembly]
+    # Datasets the caller may not see are not searched at all.
+    caller, policy = principal(request), request.app[SETTINGS].policy
+    return [
+        d
+        for d in known
+        if (assembly is None or d.assembly == assembly) and policy.allows(caller, d.id)
+    ]
 
 
 async def _search(
@@ -87,7 +94,10 @@ def _disclose(
     request: web.Request, received: Received, found: list[DatasetHits], ceiling: Granularity
 ) -> Disclosure:
     caller = principal(request)
-    return disclose(found, principal=caller, requested=received.granularity, ceiling=ceiling)
+    tiers = request.app[SETTINGS].policy.ceiling(caller, (h.dataset.id for h in found))
+    return disclose(
+        found, principal=caller, requested=received.granularity, ceiling=min(ceiling, tiers)
+    )
 
 
 async def g_variants(request: web.Request) -> web.Response:
@@ -130,7 +140,11 @@ async def g_variant_by_id(request: web.Request) -> web.Response:
 
 
 def _collections(request: web.Request, datasets: list[DatasetInfo]) -> web.Response:
+    policy = request.app[SETTINGS].policy
     records = [dataset_record(d) for d in datasets]
+    if policy.enforced:  # every dataset is listed, with the tier a caller needs to query it
+        for record, dataset in zip(records, datasets, strict=True):
+            record["info"]["accessTier"] = policy.level(dataset.id).name
     return _json(collections_body(request.app[SETTINGS], records))
 
 
