@@ -9,6 +9,7 @@ anonymous.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -16,6 +17,8 @@ from enum import IntEnum
 from beacon.errors import Forbidden, Unauthenticated
 from beacon.results import Granularity
 from beacon.tokens import AccessConfig, KeySets, TokenError, verify_access_token
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +54,21 @@ async def authenticate(
     if authorization is None or access is None or keys is None:
         return ANONYMOUS
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() != "bearer":
+        raise Unauthenticated(
+            "send credentials as `Authorization: Bearer <token>`", token_given=False
+        )
+    if not token.strip():
         raise Unauthenticated("send credentials as `Authorization: Bearer <token>`")
     try:
         identity = await verify_access_token(token.strip(), access, keys)
     except TokenError as exc:
         raise Unauthenticated(f"the bearer token was refused: {exc}") from None
+    if identity.dropped:  # the pseudonym and the reasons only: never a token or a visa
+        log.info(
+            "visas dropped",
+            extra={"subject": identity.subject, "reasons": "; ".join(identity.dropped)},
+        )
     return Principal(identity.subject, identity.bona_fide, identity.grants)
 
 

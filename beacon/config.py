@@ -185,7 +185,12 @@ def _access(section: dict[str, Any]) -> AccessConfig:
         Issuer(i["issuer"], i["jwks_url"], tuple(i.get("algorithms", ALGORITHMS)))
         for i in section["issuers"]
     )
-    visa_issuers = tuple(VisaIssuer(v["issuer"], v["jku"]) for v in section.get("visa_issuers", []))
+    visa_issuers = tuple(
+        VisaIssuer(v["issuer"], v["jku"], frozenset(v["types"]))
+        if "types" in v
+        else VisaIssuer(v["issuer"], v["jku"])
+        for v in section.get("visa_issuers", [])
+    )
     leeway = float(section.get("leeway_seconds", 60))
     return AccessConfig(section["audience"], issuers, visa_issuers, leeway)
 

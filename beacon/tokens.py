@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+
+log = logging.getLogger(__name__)
 
 BONA_FIDE = "https://doi.org/10.1038/s41431-018-0219-y"
 """The value both bona fide visas carry (the GA4GH registered-access policy)."""
@@ -40,10 +43,14 @@ class Issuer:
 
 @dataclass(frozen=True)
 class VisaIssuer:
-    """An issuer of visas this beacon trusts, with the only `jku` its visas may name."""
+    """An issuer of visas this beacon trusts, with the only `jku` its visas may name and the
+    visa types it is trusted to assert."""
 
     issuer: str
     jku: str
+    types: frozenset[str] = frozenset(
+        {"AcceptedTermsAndPolicies", "ResearcherStatus", "ControlledAccessGrants"}
+    )
 
 
 @dataclass(frozen=True)
@@ -96,13 +103,21 @@ class KeySets:
         self._read_at[url] = time.monotonic()
         try:
             document = await self._fetch(url)
-            found = {
-                str(k["kid"]): jwt.PyJWK(k)
-                for k in document.get("keys", [])
-                if isinstance(k, dict) and "kid" in k
-            }
-        except Exception as exc:  # unreachable, not JSON, a key PyJWT cannot use
+        except Exception as exc:  # unreachable, slow, not JSON
             raise TokenError("the issuer's key set cannot be read") from exc
+        listed = document.get("keys")
+        if not isinstance(listed, list):
+            raise TokenError("the issuer's key set lists no keys")
+        found = {}
+        for entry in listed:
+            # Keys for other uses (encryption) or of kinds we cannot use are skipped, as RFC
+            # 7517 says, so that one of them does not lock out every token of the issuer.
+            if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
+                continue
+            try:
+                found[str(entry["kid"])] = jwt.PyJWK(entry)
+            except (KeyError, jwt.PyJWTError):
+                log.info("unusable key skipped", extra={"jwks": url, "kid": entry.get("kid")})
         self._keys[url] = found
         return found
 
@@ -125,7 +140,7 @@ async def verify_access_token(token: str, config: AccessConfig, keys: KeySets) -
     if issuer is None:
         raise TokenError("the token's issuer is not trusted here")
     if header.get("alg") not in issuer.algorithms:
-        raise TokenError(f"algorithm {header.get('alg')!r} is not accepted")
+        raise TokenError(f"algorithm {str(header.get('alg'))[:20]!r} is not accepted")
     key = await keys.key(issuer.jwks_url, header["kid"])
     try:
         verified = jwt.decode(
@@ -188,7 +203,7 @@ async def verify_visa(visa: Any, config: AccessConfig, keys: KeySets) -> dict[st
     if header.get("jku") != trusted.jku:
         raise TokenError("visa jku is not the one pinned for its issuer")
     if header.get("alg") not in ALGORITHMS:
-        raise TokenError(f"visa algorithm {header.get('alg')!r} is not accepted")
+        raise TokenError(f"visa algorithm {str(header.get('alg'))[:20]!r} is not accepted")
     key = await keys.key(trusted.jku, header["kid"])
     try:
         verified = jwt.decode(
@@ -201,7 +216,10 @@ async def verify_visa(visa: Any, config: AccessConfig, keys: KeySets) -> dict[st
         )
     except jwt.PyJWTError as exc:
         raise TokenError(f"visa not valid ({_why(exc)})") from exc
-    return _visa_claim(verified.get("ga4gh_visa_v1"))
+    claim = _visa_claim(verified.get("ga4gh_visa_v1"))
+    if claim["type"] not in trusted.types:
+        raise TokenError(f"{claim['type']} visas are not trusted from this issuer")
+    return claim
 
 
 def _visa_claim(claim: Any) -> dict[str, Any]:
