@@ -38,10 +38,11 @@ class Principal:
     def tier(self) -> str:
         """What answers are shaped for (and cached under): PUBLIC, REGISTERED, or CONTROLLED with
         a fingerprint of the grants, so two callers share cached answers only with equal rights."""
+        base = "REGISTERED" if self.bona_fide else "PUBLIC"
         if self.grants:
             granted = hashlib.sha256("\n".join(sorted(self.grants)).encode()).hexdigest()[:16]
-            return f"CONTROLLED:{granted}"
-        return "REGISTERED" if self.bona_fide else "PUBLIC"
+            return f"CONTROLLED:{base}:{granted}"
+        return base
 
 
 ANONYMOUS = Principal()

@@ -175,9 +175,18 @@ def _policy(section: dict[str, Any]) -> AccessPolicy:
         default_level=Tier[section.get("default_tier", "PUBLIC")],
         levels={d: Tier[v["tier"]] for d, v in datasets.items() if "tier" in v},
         grants={d: v["grant"] for d, v in datasets.items() if "grant" in v},
-        granularity={t: Granularity.parse(given[t.name]) if t.name in given else g
-                     for t, g in defaults.items()},
+        granularity=_rising({t: Granularity.parse(given[t.name]) if t.name in given else g
+                             for t, g in defaults.items()}),
     )  # fmt: skip
+
+
+def _rising(granularity: dict[Tier, Granularity]) -> dict[Tier, Granularity]:
+    """A higher tier never gets less than a lower one (REGISTERED at least what PUBLIC gets)."""
+    rising, best = {}, Granularity.BOOLEAN
+    for tier in sorted(granularity):
+        best = max(best, granularity[tier])
+        rising[tier] = best
+    return rising
 
 
 def _access(section: dict[str, Any]) -> AccessConfig:

@@ -713,3 +713,22 @@ def test_undecodable_file_is_a_config_error(
     path = tmp_path / "network.toml"
     path.write_bytes(config)
     assert len(network_problems({}, path)) == 1
+
+
+def test_a_higher_tier_never_gets_less_than_a_lower_one(tmp_path: Path) -> None:
+    from beacon.auth import Tier
+
+    path = config_file(
+        tmp_path,
+        '[access]\naudience = "https://b.example"\n'
+        '[[access.issuers]]\nissuer = "https://idp.example"\n'
+        'jwks_url = "https://idp.example/jwks"\n'
+        '[access.tier_granularity]\nPUBLIC = "count"\nREGISTERED = "boolean"\n'
+        'CONTROLLED = "boolean"\n',
+    )
+    granularity = load_settings({}, path).policy.granularity
+    assert granularity == {
+        Tier.PUBLIC: Granularity.COUNT,
+        Tier.REGISTERED: Granularity.COUNT,
+        Tier.CONTROLLED: Granularity.COUNT,
+    }
