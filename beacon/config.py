@@ -71,6 +71,8 @@ class Settings:
     """Token issuers and visa issuers; None: every caller is anonymous, tokens are not read."""
     policy: AccessPolicy = field(default_factory=AccessPolicy)
     """Dataset tiers; not enforced without `[access]`."""
+    k: int = 5
+    """No count in 1..k-1 is shown below CONTROLLED access (`[privacy] k`)."""
 
 
 _ENV_INT = {"BEACON_PORT": ("port", 0, 65535)}
@@ -160,6 +162,8 @@ def _from_file(data: dict[str, Any]) -> dict[str, Any]:
             found[key] = limits[key]
     if "max_granularity" in limits:
         found["max_granularity"] = Granularity.parse(limits["max_granularity"])
+    if "k" in data.get("privacy", {}):
+        found["k"] = data["privacy"]["k"]
     if "access" in data:
         found["access"] = _access(data["access"])
         found["policy"] = _policy(data["access"])

@@ -1,42 +1,17 @@
 """The disclosure policy: what a Principal may see of what was found. Pure functions.
 
-The node's response builders accept only a `Disclosure` (today: a granularity ceiling); the
-aggregator passes every count it shows through `threshold` and `total_of`. Access tiers, the
-node's own thresholds and budgets build on these.
+The node's response builders accept only a `Disclosure` (granularity capped, counts thresholded);
+the aggregator passes every count it shows through `threshold` and `total_of`. Budgets, noise and
+the external-frequency gate are still to come.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from beacon.auth import Principal
 from beacon.results import DatasetHits, Granularity
-
-
-@dataclass(frozen=True, slots=True)
-class Disclosure:
-    """What may be returned: at which granularity, and per dataset what was found."""
-
-    requested: Granularity
-    granularity: Granularity
-    datasets: tuple[DatasetHits, ...]
-
-    @property
-    def exists(self) -> bool:
-        return any(hit.exists for hit in self.datasets)
-
-
-def disclose(
-    found: list[DatasetHits], *, principal: Principal, requested: Granularity, ceiling: Granularity
-) -> Disclosure:
-    """Cap the granularity; drop record pages when records may not be shown."""
-    granularity = min(requested, ceiling)
-    datasets = tuple(found)
-    if granularity < Granularity.RECORD:
-        datasets = tuple(
-            DatasetHits(h.dataset, h.total, (), h.individuals, h.extra) for h in datasets
-        )
-    return Disclosure(requested, granularity, datasets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +48,70 @@ def total_of(parts: list[ShownCount], k: int) -> ShownCount:
     """
     adjusted = tuple(dict.fromkeys(a for part in parts for a in part.adjusted))
     return threshold(sum(part.value for part in parts), k, adjusted)
+
+
+COUNTED = ("total", "individuals")
+"""What a dataset's answer counts: matching allele records, or individuals carrying them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """What may be returned: at which granularity, and per dataset what was found, its counts
+    already as they may be shown (`adjusted` says what changed which count) and the totals."""
+
+    requested: Granularity
+    granularity: Granularity
+    datasets: tuple[DatasetHits, ...]
+    adjusted: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    totals: Mapping[str, ShownCount] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        return any(hit.exists for hit in self.datasets)
+
+    def shown(self, hits: DatasetHits, kind: str) -> ShownCount:
+        """One dataset's `total` or `individuals` count as shown."""
+        value = getattr(hits, kind) or 0
+        return ShownCount(value, self.adjusted.get((hits.dataset.id, kind), ()))
+
+    def total(self, kind: str) -> ShownCount:
+        return self.totals.get(kind) or total_of([self.shown(h, kind) for h in self.datasets], 1)
+
+
+def disclose(
+    found: list[DatasetHits],
+    *,
+    principal: Principal,
+    requested: Granularity,
+    ceiling: Granularity,
+    k: int = 1,
+    exempt: frozenset[str] = frozenset(),
+) -> Disclosure:
+    """Cap the granularity; drop record pages when records may not be shown; show no count in
+    1..k-1 for a dataset (except the `exempt` ones: the caller's CONTROLLED datasets) or a total.
+
+    Totals are sums of the shown counts, so no total minus exact parts recovers a hidden one.
+    """
+    granularity = min(requested, ceiling)
+    adjusted: dict[tuple[str, str], tuple[str, ...]] = {}
+    datasets = []
+    for hits in found:
+        limit = 1 if hits.dataset.id in exempt else k
+        total = threshold(hits.total, limit)
+        individuals = None if hits.individuals is None else threshold(hits.individuals, limit)
+        for kind, shown in (("total", total), ("individuals", individuals)):
+            if shown is not None and shown.adjusted:
+                adjusted[(hits.dataset.id, kind)] = shown.adjusted
+        page = hits.page if granularity is Granularity.RECORD else ()
+        datasets.append(
+            DatasetHits(
+                hits.dataset,
+                total.value,
+                page,
+                None if individuals is None else individuals.value,
+                hits.extra,
+            )
+        )
+    partial = Disclosure(requested, granularity, tuple(datasets), adjusted)
+    totals = {kind: total_of([partial.shown(h, kind) for h in datasets], k) for kind in COUNTED}
+    return Disclosure(requested, granularity, tuple(datasets), adjusted, totals)

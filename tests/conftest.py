@@ -77,8 +77,9 @@ async def db_name(mongo: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[str]
 
 @pytest.fixture
 def settings(mongo_uri: str, db_name: str, tmp_path: Path) -> Settings:
+    # k = 1: these tests check counts as they are; the thresholds have tests of their own.
     return Settings(
-        mongo_uri=Secret(mongo_uri), db_name=db_name, data_dir=tmp_path, catalog_ttl=0.0
+        mongo_uri=Secret(mongo_uri), db_name=db_name, data_dir=tmp_path, catalog_ttl=0.0, k=1
     )
 
 

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from beacon.auth import ANONYMOUS, Principal
-from beacon.privacy import Disclosure, ShownCount, disclose, threshold, total_of
+from beacon.privacy import ShownCount, disclose, threshold, total_of
 from beacon.query import sequence_allele
 from beacon.results import AlleleCounts, DatasetHits, DatasetInfo, Granularity, VariantHit
 
@@ -86,7 +86,8 @@ def test_record_pages_dropped_below_record(
 
 def test_record_pages_kept_as_found() -> None:
     shown = disclose(FOUND, principal=Principal("alice"), requested=RECORD, ceiling=RECORD)
-    assert shown == Disclosure(RECORD, RECORD, tuple(FOUND))
+    assert (shown.requested, shown.granularity, shown.datasets) == (RECORD, RECORD, tuple(FOUND))
+    assert shown.adjusted == {}  # k = 1: nothing hidden
     assert [hits.page for hits in shown.datasets] == [(HIT, HIT), (), (HIT,)]
 
 

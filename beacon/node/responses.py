@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from beacon.assemblies import refseq_accession
 from beacon.config import Settings
 from beacon.node.params import CONTROL_KEYS
-from beacon.privacy import Disclosure
+from beacon.privacy import Disclosure, ShownCount
 from beacon.query import Allele
 from beacon.results import DatasetHits, DatasetInfo, Granularity, VariantHit
 
@@ -99,7 +100,7 @@ def variant_answer(
         received,
         disclosure,
         VARIANT_SCHEMA,
-        lambda h: h.total,
+        "total",
         lambda h: [variant_record(v, h.dataset) for v in h.page],
     )
 
@@ -108,14 +109,14 @@ def individuals_answer(
     settings: Settings, received: Received, disclosure: Disclosure
 ) -> dict[str, Any]:
     """An individuals answer: per dataset, distinct individuals carrying a matching allele."""
-    return _answer(
-        settings,
-        received,
-        disclosure,
-        INDIVIDUAL_SCHEMA,
-        lambda h: h.individuals or 0,
-        lambda h: [],
-    )
+    return _answer(settings, received, disclosure, INDIVIDUAL_SCHEMA, "individuals", lambda h: [])
+
+
+def adjustments(count: ShownCount) -> dict[str, Any]:
+    """`countAdjustedTo` and `countPrecision` for a count some rule changed; nothing otherwise."""
+    if not count.adjusted:
+        return {}
+    return {"countAdjustedTo": list(count.adjusted), "countPrecision": count.precision}
 
 
 def _answer(
@@ -123,25 +124,27 @@ def _answer(
     received: Received,
     disclosure: Disclosure,
     schema: dict[str, str],
-    count: Any,
-    records: Any,
+    kind: str,
+    records: Callable[[DatasetHits], list[dict[str, Any]]],
 ) -> dict[str, Any]:
     granularity = disclosure.granularity
-    shown = [h for h in disclosure.datasets if _included(count(h) > 0, received.include)]
-    exists = any(count(h) > 0 for h in disclosure.datasets)
+    counts = [(h, disclosure.shown(h, kind)) for h in disclosure.datasets]
+    shown = [(h, c) for h, c in counts if _included(c.value > 0, received.include)]
     body: dict[str, Any] = {
         "meta": query_meta(settings, received, granularity, schema),
-        "responseSummary": {"exists": exists},
+        "responseSummary": {"exists": any(c.value > 0 for _, c in counts)},
     }
     if granularity >= Granularity.COUNT:
-        body["responseSummary"]["numTotalResults"] = sum(count(h) for h in disclosure.datasets)
-    if granularity >= Granularity.COUNT:
+        total = disclosure.total(kind)
+        body["responseSummary"].update(numTotalResults=total.value, **adjustments(total))
         # NONE still sends an empty list: the official result-sets response requires `response`.
-        body["response"] = {"resultSets": [_result_set(h, count(h), records(h)) for h in shown]}
+        body["response"] = {"resultSets": [_result_set(h, c, records(h)) for h, c in shown]}
     return body
 
 
-def _result_set(hits: DatasetHits, count: int, records: list[dict[str, Any]]) -> dict[str, Any]:
+def _result_set(
+    hits: DatasetHits, count: ShownCount, records: list[dict[str, Any]]
+) -> dict[str, Any]:
     info: dict[str, Any] = {
         "assemblyId": hits.dataset.assembly,
         "release": hits.dataset.release,
@@ -150,8 +153,9 @@ def _result_set(hits: DatasetHits, count: int, records: list[dict[str, Any]]) ->
     return {
         "id": hits.dataset.id,
         "setType": "dataset",
-        "exists": count > 0,
-        "resultsCount": count,
+        "exists": count.value > 0,
+        "resultsCount": count.value,
+        **adjustments(count),
         "results": records,
         "info": info,
     }

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from beacon.auth import Tier
 from beacon.errors import InvalidRequest, NotFound
 from beacon.keys import SETTINGS, STORE, VALIDATORS
 from beacon.node import framework
@@ -93,10 +94,21 @@ async def _query_and_search(
 def _disclose(
     request: web.Request, received: Received, found: list[DatasetHits], ceiling: Granularity
 ) -> Disclosure:
-    caller = principal(request)
-    tiers = request.app[SETTINGS].policy.ceiling(caller, (h.dataset.id for h in found))
+    caller, settings = principal(request), request.app[SETTINGS]
+    policy = settings.policy
+    tiers = policy.ceiling(caller, (h.dataset.id for h in found))
+    controlled = frozenset(
+        h.dataset.id
+        for h in found
+        if policy.enforced and policy.tier(caller, h.dataset.id) is Tier.CONTROLLED
+    )
     return disclose(
-        found, principal=caller, requested=received.granularity, ceiling=min(ceiling, tiers)
+        found,
+        principal=caller,
+        requested=received.granularity,
+        ceiling=min(ceiling, tiers),
+        k=settings.k,
+        exempt=controlled,
     )
 
 
