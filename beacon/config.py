@@ -73,6 +73,12 @@ class Settings:
     """Dataset tiers; not enforced without `[access]`."""
     k: int = 5
     """No count in 1..k-1 is shown below CONTROLLED access (`[privacy] k`)."""
+    audit_file: Path | None = None
+    """The audit log's JSON lines (`[audit] file`); default `<data_dir>/audit.jsonl`."""
+
+    @property
+    def audit_path(self) -> Path:
+        return self.audit_file or self.data_dir / "audit.jsonl"
 
 
 _ENV_INT = {"BEACON_PORT": ("port", 0, 65535)}
@@ -162,6 +168,8 @@ def _from_file(data: dict[str, Any]) -> dict[str, Any]:
             found[key] = limits[key]
     if "max_granularity" in limits:
         found["max_granularity"] = Granularity.parse(limits["max_granularity"])
+    if "file" in data.get("audit", {}):
+        found["audit_file"] = Path(data["audit"]["file"])
     if "k" in data.get("privacy", {}):
         found["k"] = data["privacy"]["k"]
     if "access" in data:

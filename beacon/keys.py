@@ -6,6 +6,7 @@ from aiohttp import web
 
 from beacon.aggregator.fanout import FanOut
 from beacon.aggregator.registry import Registry
+from beacon.audit import AuditLog
 from beacon.config import Settings
 from beacon.schemas import Validators
 from beacon.store import VariantStore
@@ -17,3 +18,4 @@ VALIDATORS = web.AppKey("validators", Validators)
 REGISTRY = web.AppKey("registry", Registry)
 FANOUT = web.AppKey("fanout", FanOut)
 KEY_SETS = web.AppKey("key_sets", KeySets)
+AUDIT = web.AppKey("audit", AuditLog)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,8 +10,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from beacon.audit import COLLECTION as AUDIT_COLLECTION
+from beacon.audit import AuditLog
 from beacon.config import Settings
-from beacon.keys import KEY_SETS, SETTINGS, STORE, VALIDATORS
+from beacon.keys import AUDIT, KEY_SETS, SETTINGS, STORE, VALIDATORS
 from beacon.node.middleware import auth_middleware, error_middleware
 from beacon.node.routes import add_routes
 from beacon.schemas import Validators
@@ -30,7 +33,14 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         await store.ping()
         app[STORE] = store
+        audit = AuditLog(
+            settings.audit_path, client[settings.db_name][AUDIT_COLLECTION].insert_many
+        )
+        app[AUDIT] = audit
+        writer = asyncio.create_task(audit.run())
         yield
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
 
 
 def beacon_app(settings: Settings) -> web.Application:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from beacon.audit import AuditEntry
 from beacon.auth import Tier
-from beacon.errors import InvalidRequest, NotFound
-from beacon.keys import SETTINGS, STORE, VALIDATORS
+from beacon.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
+from beacon.keys import AUDIT, SETTINGS, STORE, VALIDATORS
 from beacon.node import framework
-from beacon.node.middleware import principal
+from beacon.node.middleware import REQUEST_ID, principal
 from beacon.node.openapi import openapi_document
 from beacon.node.params import VARIANT_ID, read_params, single_variant_params
 from beacon.node.responses import (
@@ -52,7 +54,12 @@ async def _datasets(
         unknown = sorted(set(wanted) - {d.id for d in known})
         if unknown:
             raise InvalidRequest(f"unknown dataset id(s): {', '.join(unknown)}")
-        request.app[SETTINGS].policy.check_named(principal(request), wanted)
+        try:
+            request.app[SETTINGS].policy.check_named(principal(request), wanted)
+        except (Unauthenticated, Forbidden) as refused:
+            decision = f"refused_{refused.status}"
+            _audit(request, tuple(wanted), requested=params, given=None, decision=decision)
+            raise
         known = [d for d in known if d.id in wanted]
     # Datasets the caller may not see are not searched at all.
     caller, policy = principal(request), request.app[SETTINGS].policy
@@ -87,6 +94,7 @@ async def _query_and_search(
     params = await _params(request)
     received = _received(request, params)
     query = parse_query(params, max_span=request.app[SETTINGS].max_range_bases)
+    request[ASKED] = query.canonical()
     datasets = await _datasets(request, params, query.assembly)
     return received, await _search(request, received, query, datasets, individuals)
 
@@ -102,13 +110,51 @@ def _disclose(
         for h in found
         if policy.enforced and policy.tier(caller, h.dataset.id) is Tier.CONTROLLED
     )
-    return disclose(
+    disclosure = disclose(
         found,
         principal=caller,
         requested=received.granularity,
         ceiling=min(ceiling, tiers),
         k=settings.k,
         exempt=controlled,
+    )
+    capped = disclosure.granularity < received.granularity
+    datasets = tuple(h.dataset.id for h in found)
+    _audit(
+        request,
+        datasets,
+        requested=received.params,
+        given=disclosure.granularity,
+        decision="capped" if capped else "answered",
+    )
+    return disclosure
+
+
+ASKED = web.RequestKey("asked", str)
+"""The canonical form of what a request asked, for the audit log."""
+
+
+def _audit(
+    request: web.Request,
+    datasets: tuple[str, ...],
+    *,
+    requested: dict[str, Any],
+    given: Granularity | None,
+    decision: str,
+) -> None:
+    caller = principal(request)
+    request.app[AUDIT].record(
+        AuditEntry(
+            principal=caller.subject or "anonymous",
+            tier=caller.tier,
+            endpoint=request.path,
+            query=request.get(ASKED, ""),
+            datasets=datasets,
+            requested=str(requested.get("requestedGranularity", "boolean")),
+            given=given.label if given is not None else "",
+            decision=decision,
+            request_id=request.get(REQUEST_ID, ""),
+        )
     )
 
 
@@ -140,6 +186,7 @@ async def g_variant_by_id(request: web.Request) -> web.Response:
     if not VARIANT_ID.match(key):
         raise InvalidRequest("malformed variant id")
     params = single_variant_params(request.query, request.app[VALIDATORS])
+    request[ASKED] = json.dumps({"variant": key})
     received = _received(request, {"requestedGranularity": "record", **params})
     datasets = await _datasets(request, params, None)
     found = (
