@@ -100,7 +100,8 @@ class AccessPolicy:
     default_level: Tier = Tier.PUBLIC
     levels: Mapping[str, Tier] = field(default_factory=dict)
     grants: Mapping[str, str] = field(default_factory=dict)
-    """Dataset id -> the value a ControlledAccessGrants visa names for it (default: the id)."""
+    """Dataset id -> the value (its URL) a ControlledAccessGrants visa must name for it. A
+    dataset without one cannot be granted: a bare id could be another beacon's dataset."""
     granularity: Mapping[Tier, Granularity] = field(default_factory=lambda: _TIER_GRANULARITY)
 
     def level(self, dataset: str) -> Tier:
@@ -110,7 +111,8 @@ class AccessPolicy:
     def tier(self, caller: Principal, dataset: str) -> Tier:
         """The caller's tier for one dataset: CONTROLLED with a grant for it, REGISTERED when
         bona fide, else PUBLIC."""
-        if self.grants.get(dataset, dataset) in caller.grants:
+        grant = self.grants.get(dataset)
+        if grant is not None and grant in caller.grants:
             return Tier.CONTROLLED
         return Tier.REGISTERED if caller.bona_fide else Tier.PUBLIC
 

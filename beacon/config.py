@@ -162,16 +162,16 @@ def _from_file(data: dict[str, Any]) -> dict[str, Any]:
     if "catalog_ttl_seconds" in database:
         found["catalog_ttl"] = float(database["catalog_ttl_seconds"])
     if "cache_alleles" in database:
-        found["cache_alleles"] = database["cache_alleles"]
+        found["cache_alleles"] = int(database["cache_alleles"])
     for key in ("max_body_bytes", "max_range_bases", "default_limit"):
         if key in limits:
-            found[key] = limits[key]
+            found[key] = int(limits[key])
     if "max_granularity" in limits:
         found["max_granularity"] = Granularity.parse(limits["max_granularity"])
     if "file" in data.get("audit", {}):
         found["audit_file"] = Path(data["audit"]["file"])
     if "k" in data.get("privacy", {}):
-        found["k"] = data["privacy"]["k"]
+        found["k"] = int(data["privacy"]["k"])  # JSON Schema takes 5.0 as an integer
     if "access" in data:
         found["access"] = _access(data["access"])
         found["policy"] = _policy(data["access"])

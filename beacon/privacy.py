@@ -113,5 +113,7 @@ def disclose(
             )
         )
     partial = Disclosure(requested, granularity, tuple(datasets), adjusted)
-    totals = {kind: total_of([partial.shown(h, kind) for h in datasets], k) for kind in COUNTED}
+    # Every shown part is 0 or at least k unless exempt, so a total below k can only come from
+    # the caller's own CONTROLLED datasets: it needs no threshold of its own.
+    totals = {kind: total_of([partial.shown(h, kind) for h in datasets], 1) for kind in COUNTED}
     return Disclosure(requested, granularity, tuple(datasets), adjusted, totals)

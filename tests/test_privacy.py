@@ -244,3 +244,141 @@ def test_total_never_reveals_a_suppressed_count(k: int) -> None:
         assert total.precision == ("imprecise" if adjusted else "exact")
         resampled = [rng.randrange(1, k) if 0 < count < k else count for count in true]
         assert total_of([threshold(count, k) for count in resampled], k) == total
+
+
+# disclose(..., k=, exempt=): each dataset's counts, and the totals built from what is shown.
+
+
+def hidden(value: int) -> ShownCount:
+    return ShownCount(value, THRESHOLD)
+
+
+Counts = dict[str, tuple[int, int | None]]
+"""Per dataset: (matching alleles, carriers or None)."""
+
+
+def found_of(counts: Counts) -> list[DatasetHits]:
+    return [DatasetHits(dataset(d), total, (), n) for d, (total, n) in counts.items()]
+
+
+@pytest.mark.parametrize(
+    ("k", "exempt", "counts", "shown", "totals"),
+    [
+        (5, "", {"a": (0, 0)}, {"a": (exact(0), exact(0))}, (exact(0), exact(0))),
+        (5, "", {"a": (1, 1)}, {"a": (hidden(5), hidden(5))}, (hidden(5), hidden(5))),
+        (5, "", {"a": (4, 4)}, {"a": (hidden(5), hidden(5))}, (hidden(5), hidden(5))),
+        (5, "", {"a": (5, 5)}, {"a": (exact(5), exact(5))}, (exact(5), exact(5))),
+        (5, "", {"a": (6, 6)}, {"a": (exact(6), exact(6))}, (exact(6), exact(6))),
+        (
+            5, "", {"a": (2, 2), "b": (2, 2)},
+            {"a": (hidden(5), hidden(5)), "b": (hidden(5), hidden(5))},
+            (hidden(10), hidden(10)),
+        ),
+        (
+            5, "", {"a": (2, 1), "b": (7, 9)},
+            {"a": (hidden(5), hidden(5)), "b": (exact(7), exact(9))},
+            (hidden(12), hidden(14)),
+        ),
+        (
+            5, "", {"a": (0, 0), "b": (0, 0)},
+            {"a": (exact(0), exact(0)), "b": (exact(0), exact(0))},
+            (exact(0), exact(0)),
+        ),
+        # carriers unknown (None): shown as 0, nothing to hide
+        (5, "", {"a": (3, None)}, {"a": (hidden(5), exact(0))}, (hidden(5), exact(0))),
+        (2, "", {"a": (1, None)}, {"a": (hidden(2), exact(0))}, (hidden(2), exact(0))),
+        (
+            10, "", {"a": (9, 9), "b": (10, 10), "c": (11, 0)},
+            {
+                "a": (hidden(10), hidden(10)),
+                "b": (exact(10), exact(10)),
+                "c": (exact(11), exact(0)),
+            },
+            (hidden(31), hidden(20)),
+        ),
+        (
+            1, "", {"a": (1, 1), "b": (2, None)},
+            {"a": (exact(1), exact(1)), "b": (exact(2), exact(0))},
+            (exact(3), exact(1)),
+        ),
+        # exempt: the caller's CONTROLLED datasets show their true counts ...
+        (
+            5, "a", {"a": (2, 1), "b": (3, 6)},
+            {"a": (exact(2), exact(1)), "b": (hidden(5), exact(6))},
+            (hidden(7), exact(7)),
+        ),
+        (
+            5, "a", {"a": (7, 0), "b": (1, 0)},
+            {"a": (exact(7), exact(0)), "b": (hidden(5), exact(0))},
+            (hidden(12), exact(0)),
+        ),
+        (
+            5, "a b", {"a": (3, 3), "b": (4, 4)},
+            {"a": (exact(3), exact(3)), "b": (exact(4), exact(4))},
+            (exact(7), exact(7)),
+        ),
+        # ... and so do totals made of them alone (every other part is 0 or at least k)
+        (5, "a", {"a": (2, 2)}, {"a": (exact(2), exact(2))}, (exact(2), exact(2))),
+        # an exempt id not found changes nothing
+        (5, "z", {"a": (2, 2)}, {"a": (hidden(5), hidden(5))}, (hidden(5), hidden(5))),
+    ],
+)  # fmt: skip
+def test_disclose_thresholds(
+    k: int,
+    exempt: str,
+    counts: Counts,
+    shown: dict[str, tuple[ShownCount, ShownCount]],
+    totals: tuple[ShownCount, ShownCount],
+) -> None:
+    found = found_of(counts)
+    for requested in Granularity:
+        disclosure = disclose(
+            found,
+            principal=ANONYMOUS,
+            requested=requested,
+            ceiling=RECORD,
+            k=k,
+            exempt=frozenset(exempt.split()),
+        )
+        assert {
+            h.dataset.id: (disclosure.shown(h, "total"), disclosure.shown(h, "individuals"))
+            for h in disclosure.datasets
+        } == shown
+        assert (disclosure.total("total"), disclosure.total("individuals")) == totals
+        assert disclosure.exists is any(total > 0 for total, _ in counts.values())
+        assert [h.dataset.id for h in disclosure.datasets] == list(counts)
+
+
+def test_disclose_keeps_record_pages_of_thresholded_datasets() -> None:
+    """At record granularity the page is what was found: thresholds change counts only."""
+    shown = disclose(FOUND, principal=ANONYMOUS, requested=RECORD, ceiling=RECORD, k=5)
+    assert [hits.page for hits in shown.datasets] == [(HIT, HIT), (), (HIT,)]
+    assert [shown.shown(h, "total") for h in shown.datasets] == [hidden(5), exact(0), hidden(5)]
+
+
+@pytest.mark.parametrize("k", [2, 5, 11])
+def test_disclose_never_reveals_a_hidden_count(k: int) -> None:
+    """Random datasets, some exempt: the total minus every exact count shown is k per hidden
+    one, whatever their true counts in 1..k-1; `exists` never changes."""
+    rng = random.Random(k)
+    for _ in range(300):
+        true = {
+            f"d{i}": rng.choice([0, rng.randrange(1, k), rng.randrange(k, 3 * k)])
+            for i in range(rng.randrange(1, 5))
+        }
+        exempt = frozenset(d for d in true if rng.random() < 0.3)
+        found = found_of({d: (n, n) for d, n in true.items()})
+        disclosure = disclose(
+            found, principal=ANONYMOUS, requested=COUNT, ceiling=COUNT, k=k, exempt=exempt
+        )
+        for kind in ("total", "individuals"):
+            shown = {h.dataset.id: disclosure.shown(h, kind) for h in disclosure.datasets}
+            hidden_ones = [d for d, n in true.items() if 0 < n < k and d not in exempt]
+            assert [d for d, s in shown.items() if s.adjusted] == hidden_ones
+            exact_sum = sum(s.value for s in shown.values() if not s.adjusted)
+            total = disclosure.total(kind)
+            if hidden_ones:
+                assert total.value - exact_sum == k * len(hidden_ones)
+                assert total.precision == "imprecise"
+            assert total == total_of(list(shown.values()), 1)  # parts already thresholded
+        assert disclosure.exists is any(true.values())

@@ -434,15 +434,17 @@ CUSTOM = AccessPolicy(
     [
         ("anonymous", {"open": C}),
         ("bona-fide", {"open": C, "reg": C, "ctl": C}),
-        ("granted-by-id", {"open": C, "ctl": R}),
+        # No grant URL is configured, so no visa can grant a dataset: not its bare id either
+        # (that could be another beacon's dataset of the same name).
+        ("granted-by-id", {"open": C}),
         ("granted", {"open": C}),
     ],
 )
 async def test_default_tier_grant_and_tier_granularity(
     caller: str, sees: dict[str, str], node_with: NodeFactory
 ) -> None:
-    """Datasets not listed need `default_level`; a grant defaults to the dataset id; PUBLIC
-    callers get count when the operator says so."""
+    """Datasets not listed need `default_level`; a dataset without a grant URL cannot be
+    granted; PUBLIC callers get count when the operator says so."""
     node = await node_with(CUSTOM)
     body = await node.answered(caller, **SHARED, requestedGranularity=R)
     _assert_shape(body, _coarsest(*sees.values()), dict.fromkeys(sees, 1))
