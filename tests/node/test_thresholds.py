@@ -317,13 +317,19 @@ async def test_no_difference_across_datasets_reveals_a_hidden_count(
                     assert total[0] - found[(case, fewer)][1][0] != count, (where, dataset)
 
 
-@pytest.mark.xfail(
+_LEAKS = pytest.mark.xfail(
     strict=True,
     reason="a threshold judges each answer alone; overlapping queries need the consistent noise "
     "and per-user count budget of the access-control issue (PRIVACY.md), not built yet",
 )
+
+
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
-@pytest.mark.parametrize("case", list(NESTED))
+@pytest.mark.parametrize(
+    "case",
+    # Where the inner range alone reaches k, the difference of two exact counts shows the rest.
+    [pytest.param(c, marks=_LEAKS) if NESTED[c][0] >= 5 and NESTED[c][1] else c for c in NESTED],
+)
 async def test_a_range_minus_a_range_inside_it_never_reveals_a_hidden_count(
     endpoint: str, case: str, start_node: NodeFactory
 ) -> None:
