@@ -20,6 +20,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 COLLECTION = "audit"
+_QUERY_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,7 @@ Insert = Callable[[list[dict[str, Any]]], Awaitable[Any]]
 class AuditLog:
     """Queue entries from requests; `run()` writes them until cancelled, then flushes."""
 
-    def __init__(self, path: Path | None, insert: Insert | None, capacity: int = 100_000) -> None:
+    def __init__(self, path: Path | None, insert: Insert | None, capacity: int = 20_000) -> None:
         self._path = path
         self._insert = insert
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(capacity)
@@ -55,6 +56,7 @@ class AuditLog:
         """Queue one entry; never waits. A full queue (the writer far behind) drops and logs."""
         row = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), **asdict(entry)}
         row["datasets"] = list(entry.datasets)
+        row["query"] = entry.query[:_QUERY_CHARS]  # a long allele spelled out is cut, not kept
         try:
             self._queue.put_nowait(row)
         except asyncio.QueueFull:
@@ -62,10 +64,14 @@ class AuditLog:
             log.error("audit queue full; entry dropped", extra={"dropped": self.dropped})
 
     async def run(self, every: float = 0.5) -> None:
+        """Flush every `every` s until cancelled (then once more); a failed round is logged."""
         try:
             while True:
                 await asyncio.sleep(every)
-                await self.flush()
+                try:
+                    await self.flush()
+                except Exception:
+                    log.exception("audit flush failed; trying again")
         finally:
             await asyncio.shield(self.flush())
 
@@ -77,7 +83,10 @@ class AuditLog:
             return
         if self._path is not None:
             lines = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
-            await asyncio.to_thread(_append, self._path, lines)
+            try:
+                await asyncio.to_thread(_append, self._path, lines)
+            except Exception:  # the database still gets them; the writer goes on
+                log.exception("audit entries not written to the file", extra={"n": len(rows)})
         if self._insert is not None:
             try:
                 await self._insert([dict(row) for row in rows])

@@ -52,8 +52,10 @@ async def authenticate(
     authorization: str | None, access: AccessConfig | None, keys: KeySets | None
 ) -> Principal:
     """The caller behind an `Authorization` header; raises Unauthenticated for a bad token."""
-    if authorization is None or access is None or keys is None:
+    if authorization is None or access is None:
         return ANONYMOUS
+    if keys is None:  # configured but not started: refuse rather than answer as anonymous
+        raise Unauthenticated("tokens cannot be checked right now")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
         raise Unauthenticated(

@@ -48,9 +48,8 @@ class VisaIssuer:
 
     issuer: str
     jku: str
-    types: frozenset[str] = frozenset(
-        {"AcceptedTermsAndPolicies", "ResearcherStatus", "ControlledAccessGrants"}
-    )
+    types: frozenset[str] = frozenset({"AcceptedTermsAndPolicies", "ResearcherStatus"})
+    """Grants (`ControlledAccessGrants`) only from issuers configured for them."""
 
 
 @dataclass(frozen=True)
@@ -80,17 +79,27 @@ Fetch = Callable[[str], Awaitable[dict[str, Any]]]
 class KeySets:
     """JWKS documents by URL, cached; re-read when a `kid` is unknown, at most every `every` s."""
 
-    def __init__(self, fetch: Fetch, every: float = 30.0) -> None:
+    def __init__(self, fetch: Fetch, every: float = 30.0, max_age: float = 600.0) -> None:
         self._fetch = fetch
         self._every = every
+        self._max_age = max_age
+        """A key set older than this is read again before use: withdrawn keys stop working."""
         self._keys: dict[str, dict[str, jwt.PyJWK]] = {}
         self._read_at: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def key(self, url: str, kid: str) -> jwt.PyJWK:
         keys = self._keys.get(url, {})
-        if kid in keys:
+        fresh = time.monotonic() - self._read_at.get(url, -1e9) < self._max_age
+        if kid in keys and fresh:
             return keys[kid]
+        if not fresh:
+            async with self._locks.setdefault(url, asyncio.Lock()):
+                if time.monotonic() - self._read_at.get(url, -1e9) >= self._max_age:
+                    keys = await self._read(url)
+            keys = self._keys.get(url, {})
+            if kid in keys:
+                return keys[kid]
         async with self._locks.setdefault(url, asyncio.Lock()):
             keys = self._keys.get(url, {})
             if kid not in keys and time.monotonic() - self._read_at.get(url, -1e9) >= self._every:
@@ -172,6 +181,9 @@ async def identity_from_visas(
             found.append(await verify_visa(visa, config, keys))
         except TokenError as exc:
             dropped.append(f"visa {index}: {exc}")
+        except Exception:  # whatever one visa holds, it costs that visa only
+            log.exception("visa check failed unexpectedly")
+            dropped.append(f"visa {index}: could not be checked")
     policies = {(v["type"], v["value"]) for v in found}
     bona_fide = {("AcceptedTermsAndPolicies", BONA_FIDE), ("ResearcherStatus", BONA_FIDE)}
     grants = frozenset(v["value"] for v in found if v["type"] == "ControlledAccessGrants")
@@ -225,7 +237,7 @@ async def verify_visa(visa: Any, config: AccessConfig, keys: KeySets) -> dict[st
 def _visa_claim(claim: Any) -> dict[str, Any]:
     if not isinstance(claim, dict):
         raise TokenError("no ga4gh_visa_v1 claim")
-    if claim.get("type") not in _VISA_TYPES:
+    if not isinstance(claim.get("type"), str) or claim["type"] not in _VISA_TYPES:
         raise TokenError("unknown visa type")
     if not all(isinstance(claim.get(k), str) for k in ("value", "source")):
         raise TokenError("visa value and source must be strings")

@@ -36,6 +36,8 @@ OUTSIDER = "https://outsider.example"  # trusted for nothing
 DATASET = "https://datasets.example/tiny"
 OTHER_DATASET = "https://datasets.example/other"
 DAC = "https://dac.example/tiny"
+GRANTING = frozenset({"AcceptedTermsAndPolicies", "ResearcherStatus", "ControlledAccessGrants"})
+"""Visa types the test visa issuer is trusted for (grants need configuring explicitly)."""
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 

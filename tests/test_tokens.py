@@ -28,6 +28,7 @@ from tests.auth_support import (
     AUDIENCE,
     BAD_TOKENS,
     DATASET,
+    GRANTING,
     IDP_A,
     IDP_B,
     OTHER_DATASET,
@@ -53,7 +54,9 @@ OUTSIDER_JWKS = "https://outsider.example/jwks"
 EVIL_JKU = "https://evil.example/jwks"
 
 CONFIG = AccessConfig(
-    AUDIENCE, (Issuer(IDP_A, A_JWKS), Issuer(IDP_B, B_JWKS)), (VisaIssuer(VISAS, VISA_JKU),)
+    AUDIENCE,
+    (Issuer(IDP_A, A_JWKS), Issuer(IDP_B, B_JWKS)),
+    (VisaIssuer(VISAS, VISA_JKU, GRANTING),),
 )
 
 

@@ -73,9 +73,13 @@ async def _key_sets_ctx(app: web.Application) -> AsyncIterator[None]:
         async def fetch(url: str) -> dict[str, Any]:
             async with session.get(url, allow_redirects=False) as response:
                 response.raise_for_status()
-                raw = await response.content.read(_KEY_SET_BYTES + 1)
-            if len(raw) > _KEY_SET_BYTES:
-                raise ValueError("key set too large")
+                chunks, size = [], 0
+                async for chunk in response.content.iter_chunked(65536):
+                    size += len(chunk)
+                    if size > _KEY_SET_BYTES:
+                        raise ValueError("key set too large")
+                    chunks.append(chunk)
+            raw = b"".join(chunks)
             document = json.loads(raw)
             if not isinstance(document, dict):
                 raise ValueError("key set is not a JSON object")

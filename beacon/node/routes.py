@@ -199,8 +199,12 @@ async def g_variant_by_id(request: web.Request) -> web.Response:
 
 
 def _collections(request: web.Request, datasets: list[DatasetInfo]) -> web.Response:
-    policy = request.app[SETTINGS].policy
+    settings = request.app[SETTINGS]
+    policy = settings.policy
     records = [dataset_record(d) for d in datasets]
+    if settings.k > 1:  # an exact total of alleles minus exact range counts would show a hidden one
+        for record in records:
+            record["info"].pop("alleles", None)
     if policy.enforced:  # every dataset is listed, with the tier a caller needs to query it
         for record, dataset in zip(records, datasets, strict=True):
             record["info"]["accessTier"] = policy.level(dataset.id).name

@@ -24,6 +24,7 @@ from tests.auth_support import (
     AUDIENCE,
     BAD_TOKENS,
     DATASET,
+    GRANTING,
     IDP_A,
     IDP_B,
     VISAS,
@@ -59,7 +60,7 @@ def access(key_server: KeySetServer, a_jwks: str | None = None) -> AccessConfig:
     return AccessConfig(
         AUDIENCE,
         (Issuer(IDP_A, a_jwks or f"{base}/a.json"), Issuer(IDP_B, f"{base}/b.json")),
-        (VisaIssuer(VISAS, f"{base}/visas.json"),),
+        (VisaIssuer(VISAS, f"{base}/visas.json", GRANTING),),
     )
 
 
@@ -287,7 +288,7 @@ def test_access_section(tmp_path: Path) -> None:
             Issuer(IDP_A, "https://idp-a.example/jwks", ("RS256", "ES256")),
             Issuer(IDP_B, "https://idp-b.example/jwks", ("ES256",)),
         ),
-        (VisaIssuer(VISAS, "https://visas.example/jwks"),),
+        (VisaIssuer(VISAS, "https://visas.example/jwks"),),  # default types: bona fide only
         leeway=30.0,
     )
 

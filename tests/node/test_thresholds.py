@@ -28,6 +28,7 @@ from beacon.tokens import AccessConfig, Issuer, VisaIssuer
 from tests.auth_support import (
     AUDIENCE,
     DATASET,
+    GRANTING,
     IDP_A,
     OTHER_DATASET,
     VISAS,
@@ -466,7 +467,7 @@ async def _tiered(start_node: NodeFactory, key_server: KeySetServer) -> tuple[Cl
     """A node with `[access]` (IDP_A, VISAS) and POLICY, and its visa issuer's jku."""
     jku = f"{key_server.base}/visas.json"
     access = AccessConfig(
-        AUDIENCE, (Issuer(IDP_A, f"{key_server.base}/a.json"),), (VisaIssuer(VISAS, jku),)
+        AUDIENCE, (Issuer(IDP_A, f"{key_server.base}/a.json"),), (VisaIssuer(VISAS, jku, GRANTING),)
     )
     return await start_node(5, access=access, policy=POLICY), jku
 

@@ -24,6 +24,7 @@ from beacon.tokens import AccessConfig, Issuer, VisaIssuer
 from tests.auth_support import (
     AUDIENCE,
     DATASET,
+    GRANTING,
     IDP_A,
     OTHER_DATASET,
     VISAS,
@@ -197,7 +198,7 @@ async def node_with(
         await ingest(write_vcf(tmp_path / f"{dataset}.vcf", _rows(dataset)), dataset)
     jku = f"{key_server.base}/visas.json"
     access = AccessConfig(
-        AUDIENCE, (Issuer(IDP_A, f"{key_server.base}/a.json"),), (VisaIssuer(VISAS, jku),)
+        AUDIENCE, (Issuer(IDP_A, f"{key_server.base}/a.json"),), (VisaIssuer(VISAS, jku, GRANTING),)
     )
     clients: list[Client] = []
 
