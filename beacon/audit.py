@@ -35,7 +35,8 @@ class AuditEntry:
     requested: str
     given: str
     decision: str
-    """answered, capped (a coarser granularity than asked), refused_401 or refused_403."""
+    """answered, capped (a coarser granularity than asked), refused_401 or refused_403 (a named
+    dataset above the caller's tier), refused_401_token (a token that failed its checks)."""
     budget_spent: float = 0.0
     request_id: str = ""
 

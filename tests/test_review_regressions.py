@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from beacon.audit import AuditEntry, AuditLog
 from beacon.config import Settings
-from beacon.keys import KEY_SETS
+from beacon.keys import AUDIT, KEY_SETS
 from beacon.node.app import _key_sets_ctx, create_node_app
 from beacon.tokens import (
     AccessConfig,
@@ -131,3 +131,32 @@ async def test_datasets_hide_their_allele_totals_when_counts_are_thresholded(
             await client.close()
         info = body["response"]["collections"][0]["info"]
         assert ("alleles" in info, info["samples"]) == (shown, 4)
+
+
+async def test_a_refused_token_leaves_an_audit_entry_without_the_token(
+    settings: Settings, tmp_path: Path
+) -> None:
+    access = AccessConfig(AUDIENCE, (Issuer(IDP_A, "http://127.0.0.1:1/jwks"),))
+    app = create_node_app(replace(settings, access=access, audit_file=tmp_path / "audit.jsonl"))
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        got = await client.get(
+            "/g_variants",
+            params={"referenceName": "1", "start": "99", "referenceBases": "A",
+                    "alternateBases": "G"},
+            headers={"Authorization": "Bearer forged.token.text", "X-Request-ID": "probe-1"},
+        )  # fmt: skip
+        assert got.status == 401
+        await app[AUDIT].flush()
+    finally:
+        await client.close()
+    text = (tmp_path / "audit.jsonl").read_text()
+    assert "forged" not in text
+    row = json.loads(text)
+    assert (row["decision"], row["principal"], row["request_id"], row["endpoint"]) == (
+        "refused_401_token",
+        "unverified",
+        "probe-1",
+        "/g_variants",
+    )

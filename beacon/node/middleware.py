@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from beacon.audit import AuditEntry
 from beacon.auth import ANONYMOUS, Principal, authenticate
 from beacon.errors import BeaconError, Unauthenticated
-from beacon.keys import KEY_SETS, SETTINGS
+from beacon.keys import AUDIT, KEY_SETS, SETTINGS
 from beacon.node.responses import error_body
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,29 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every request gets its Principal before any handler runs; a bad token is a 401."""
-    request[PRINCIPAL] = await authenticate(
-        request.headers.get("Authorization"),
-        request.app[SETTINGS].access,
-        request.app.get(KEY_SETS),
-    )
+    try:
+        request[PRINCIPAL] = await authenticate(
+            request.headers.get("Authorization"),
+            request.app[SETTINGS].access,
+            request.app.get(KEY_SETS),
+        )
+    except Unauthenticated:
+        audit = request.app.get(AUDIT)
+        if audit is not None:  # probing with forged tokens leaves a trace (never the token)
+            audit.record(
+                AuditEntry(
+                    principal="unverified",
+                    tier="",
+                    endpoint=request.path,
+                    query="",
+                    datasets=(),
+                    requested="",
+                    given="",
+                    decision="refused_401_token",
+                    request_id=request.get(REQUEST_ID, ""),
+                )
+            )
+        raise
     return await handler(request)
 
 
