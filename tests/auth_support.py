@@ -301,3 +301,14 @@ class KeySetServer:
         if name not in self.documents:
             raise web.HTTPNotFound()
         return web.json_response(self.documents[name])
+
+
+def bearer(*passport: str) -> str:
+    """An Authorization header value: a valid IDP_A token carrying these visas."""
+    token = access_token(ga4gh_passport_v1=list(passport)) if passport else access_token()
+    return f"Bearer {token}"
+
+
+def grant(value: str, jku: str, by: str = "dac") -> str:
+    """A ControlledAccessGrants visa for `value` from the visa issuer (pinned `jku`)."""
+    return visa("ControlledAccessGrants", value, jku=jku, by=by)

@@ -31,7 +31,6 @@ from tests.auth_support import (
     KeySetServer,
     access_token,
     bona_fide_visas,
-    key_set,
     keys,
     visa,
 )
@@ -41,16 +40,6 @@ from tests.official_schemas import assert_valid, assert_valid_answer
 QUERY = {"referenceName": "1", "start": "99", "referenceBases": "A", "alternateBases": "G"}
 Client = TestClient[Any, Any]
 NodeFactory = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-async def key_server() -> AsyncIterator[KeySetServer]:
-    k = keys()
-    documents = {"a.json": key_set(k.a), "b.json": key_set(k.b), "visas.json": key_set(k.visas)}
-    server = KeySetServer(documents)
-    await server.start()
-    yield server
-    await server.close()
 
 
 def access(key_server: KeySetServer, a_jwks: str | None = None) -> AccessConfig:

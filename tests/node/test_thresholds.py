@@ -33,11 +33,9 @@ from tests.auth_support import (
     OTHER_DATASET,
     VISAS,
     KeySetServer,
-    access_token,
+    bearer,
     bona_fide_visas,
-    key_set,
-    keys,
-    visa,
+    grant,
 )
 from tests.conftest import Ingest, write_vcf
 from tests.official_schemas import assert_valid_answer
@@ -410,25 +408,16 @@ POLICY = AccessPolicy(
 )
 
 
-def _bearer(*passport: str) -> str:
-    token = access_token(ga4gh_passport_v1=list(passport)) if passport else access_token()
-    return f"Bearer {token}"
-
-
-def _grant(value: str, jku: str) -> str:
-    return visa("ControlledAccessGrants", value, jku=jku, by="dac")
-
-
 # Per caller: its Authorization header given the visa issuer's jku, the datasets it sees, and
 # those it is CONTROLLED for.
 CALLERS: dict[str, tuple[Callable[[str], str | None], tuple[str, ...], frozenset[str]]] = {
     "anonymous": (lambda jku: None, ("a",), frozenset()),
-    "signed-in": (lambda jku: _bearer(), ("a",), frozenset()),
-    "bona-fide": (lambda jku: _bearer(*bona_fide_visas(jku)), DATASETS, frozenset()),
-    "granted": (lambda jku: _bearer(_grant(DATASET, jku)), ("a", "ctl"), frozenset({"ctl"})),
-    "granted-other": (lambda jku: _bearer(_grant(OTHER_DATASET, jku)), ("a",), frozenset()),
+    "signed-in": (lambda jku: bearer(), ("a",), frozenset()),
+    "bona-fide": (lambda jku: bearer(*bona_fide_visas(jku)), DATASETS, frozenset()),
+    "granted": (lambda jku: bearer(grant(DATASET, jku)), ("a", "ctl"), frozenset({"ctl"})),
+    "granted-other": (lambda jku: bearer(grant(OTHER_DATASET, jku)), ("a",), frozenset()),
     "bona-fide-granted": (
-        lambda jku: _bearer(*bona_fide_visas(jku), _grant(DATASET, jku)),
+        lambda jku: bearer(*bona_fide_visas(jku), grant(DATASET, jku)),
         DATASETS,
         frozenset({"ctl"}),
     ),
@@ -453,14 +442,6 @@ CONTROLLED: list[tuple[str, str, str, dict[str, Shown], Shown]] = [
         hidden(15),
     ),
 ]
-
-
-@pytest.fixture
-async def key_server() -> AsyncIterator[KeySetServer]:
-    server = KeySetServer({"a.json": key_set(keys().a), "visas.json": key_set(keys().visas)})
-    await server.start()
-    yield server
-    await server.close()
 
 
 async def _tiered(start_node: NodeFactory, key_server: KeySetServer) -> tuple[Client, str]:
@@ -508,7 +489,7 @@ async def test_controlled_datasets_are_exempt(
 async def test_without_access_a_grant_exempts_nothing(start_node: NodeFactory) -> None:
     """Without `[access]` tokens are not read: a grant for ctl gets thresholded counts."""
     node = await start_node(5)
-    authorization = _bearer(_grant(DATASET, "https://visas.example/jwks"))
+    authorization = bearer(grant(DATASET, "https://visas.example/jwks"))
     for endpoint in ENDPOINTS:
         body = await answer(
             node,

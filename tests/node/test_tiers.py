@@ -30,10 +30,9 @@ from tests.auth_support import (
     VISAS,
     KeySetServer,
     access_token,
+    bearer,
     bona_fide_visas,
-    key_set,
-    keys,
-    visa,
+    grant,
 )
 from tests.conftest import Ingest, write_vcf
 from tests.official_schemas import assert_valid, assert_valid_answer
@@ -65,25 +64,16 @@ def _own(dataset: str) -> dict[str, str]:
     return {**SHARED, "start": start, "referenceBases": ref, "alternateBases": alt}
 
 
-def _bearer(*passport: str) -> str:
-    token = access_token(ga4gh_passport_v1=list(passport)) if passport else access_token()
-    return f"Bearer {token}"
-
-
-def _grant(value: str, jku: str, by: str = "dac") -> str:
-    return visa("ControlledAccessGrants", value, jku=jku, by=by)
-
-
 # Each caller's Authorization header, given the visa issuer's pinned jku (None: no header).
 CALLERS: dict[str, Callable[[str], str | None]] = {
     "anonymous": lambda jku: None,
-    "signed-in": lambda jku: _bearer(),
-    "bona-fide": lambda jku: _bearer(*bona_fide_visas(jku)),
-    "granted": lambda jku: _bearer(_grant(DATASET, jku)),
-    "granted-other": lambda jku: _bearer(_grant(OTHER_DATASET, jku)),
-    "granted-by-self": lambda jku: _bearer(_grant(DATASET, jku, by="self")),
-    "granted-by-id": lambda jku: _bearer(_grant("ctl", jku)),
-    "bona-fide-granted": lambda jku: _bearer(*bona_fide_visas(jku), _grant(DATASET, jku)),
+    "signed-in": lambda jku: bearer(),
+    "bona-fide": lambda jku: bearer(*bona_fide_visas(jku)),
+    "granted": lambda jku: bearer(grant(DATASET, jku)),
+    "granted-other": lambda jku: bearer(grant(OTHER_DATASET, jku)),
+    "granted-by-self": lambda jku: bearer(grant(DATASET, jku, by="self")),
+    "granted-by-id": lambda jku: bearer(grant("ctl", jku)),
+    "bona-fide-granted": lambda jku: bearer(*bona_fide_visas(jku), grant(DATASET, jku)),
 }
 
 # The finest granularity each dataset allows each caller; None: above the caller's tier.
@@ -175,14 +165,6 @@ def _assert_shape(body: dict[str, Any], returned: str, counts: dict[str, int]) -
     assert body["responseSummary"]["numTotalResults"] == sum(counts.values())
     records = 1 if returned == R else 0
     assert _result_sets(body) == {d: (n, records * n) for d, n in counts.items() if n}
-
-
-@pytest.fixture
-async def key_server() -> AsyncIterator[KeySetServer]:
-    server = KeySetServer({"a.json": key_set(keys().a), "visas.json": key_set(keys().visas)})
-    await server.start()
-    yield server
-    await server.close()
 
 
 NodeFactory = Callable[..., Awaitable[Node]]
