@@ -129,6 +129,10 @@ class AccessPolicy:
         tiers = [self.tier(caller, d) for d in datasets] or [self.tier(caller, "")]
         return min(self.granularity[t] for t in tiers)
 
+    def controlled(self, caller: Principal, datasets: Iterable[str]) -> frozenset[str]:
+        """The datasets among these the caller is CONTROLLED for (their counts are exact)."""
+        return frozenset(d for d in datasets if self.tier(caller, d) is Tier.CONTROLLED)
+
     def check_named(self, caller: Principal, datasets: Iterable[str]) -> None:
         """Datasets a caller names explicitly must be open to them: else 401 (anonymous: sign
         in) or 403 (signed in, without the rights)."""

@@ -202,7 +202,7 @@ async def _pick(collections: list[AsyncCollection[Doc]], source: int, common: bo
     """An SNV of cohort `source` that every cohort carries (`common`), or that only it carries."""
     wanted = [True] * len(collections) if common else [i == source for i in range(len(collections))]
     flt = {"vt": "SNP", "ac": {"$gte": 20 if common else 2}}
-    async for doc in collections[source].find(flt).limit(2000):
+    async for doc in collections[source].find(flt, {"car": 0}).limit(2000):  # no carrier sets
         if await _carried_in(collections, doc["_id"]) == wanted:
             return doc
     return None

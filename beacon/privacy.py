@@ -8,7 +8,7 @@ the external-frequency gate are still to come.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from beacon.auth import Principal
 from beacon.results import DatasetHits, Granularity
@@ -62,8 +62,8 @@ class Disclosure:
     requested: Granularity
     granularity: Granularity
     datasets: tuple[DatasetHits, ...]
-    adjusted: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
-    totals: Mapping[str, ShownCount] = field(default_factory=dict)
+    adjusted: Mapping[tuple[str, str], tuple[str, ...]]
+    totals: Mapping[str, ShownCount]
 
     @property
     def exists(self) -> bool:
@@ -75,7 +75,7 @@ class Disclosure:
         return ShownCount(value, self.adjusted.get((hits.dataset.id, kind), ()))
 
     def total(self, kind: str) -> ShownCount:
-        return self.totals.get(kind) or total_of([self.shown(h, kind) for h in self.datasets], 1)
+        return self.totals[kind]
 
 
 def disclose(
@@ -94,12 +94,14 @@ def disclose(
     """
     granularity = min(requested, ceiling)
     adjusted: dict[tuple[str, str], tuple[str, ...]] = {}
+    parts: dict[str, list[ShownCount]] = {kind: [] for kind in COUNTED}
     datasets = []
     for hits in found:
         limit = 1 if hits.dataset.id in exempt else k
         total = threshold(hits.total, limit)
         individuals = None if hits.individuals is None else threshold(hits.individuals, limit)
         for kind, shown in (("total", total), ("individuals", individuals)):
+            parts[kind].append(shown or ShownCount(0))
             if shown is not None and shown.adjusted:
                 adjusted[(hits.dataset.id, kind)] = shown.adjusted
         page = hits.page if granularity is Granularity.RECORD else ()
@@ -112,8 +114,7 @@ def disclose(
                 hits.extra,
             )
         )
-    partial = Disclosure(requested, granularity, tuple(datasets), adjusted)
     # Every shown part is 0 or at least k unless exempt, so a total below k can only come from
     # the caller's own CONTROLLED datasets: it needs no threshold of its own.
-    totals = {kind: total_of([partial.shown(h, kind) for h in datasets], 1) for kind in COUNTED}
+    totals = {kind: total_of(parts[kind], 1) for kind in COUNTED}
     return Disclosure(requested, granularity, tuple(datasets), adjusted, totals)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+@cache
 def _registry() -> Registry[Any]:
     """Every schema of ours under its `$id`, so one may `$ref` another (`beacon:config#/...`)."""
     resources = []

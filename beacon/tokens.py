@@ -90,23 +90,19 @@ class KeySets:
 
     async def key(self, url: str, kid: str) -> jwt.PyJWK:
         keys = self._keys.get(url, {})
-        fresh = time.monotonic() - self._read_at.get(url, -1e9) < self._max_age
-        if kid in keys and fresh:
+        if kid in keys and self._age(url) < self._max_age:
             return keys[kid]
-        if not fresh:
-            async with self._locks.setdefault(url, asyncio.Lock()):
-                if time.monotonic() - self._read_at.get(url, -1e9) >= self._max_age:
-                    keys = await self._read(url)
-            keys = self._keys.get(url, {})
-            if kid in keys:
-                return keys[kid]
         async with self._locks.setdefault(url, asyncio.Lock()):
-            keys = self._keys.get(url, {})
-            if kid not in keys and time.monotonic() - self._read_at.get(url, -1e9) >= self._every:
+            keys = self._keys.get(url, {})  # perhaps read meanwhile by another request
+            age = self._age(url)
+            if age >= self._max_age or (kid not in keys and age >= self._every):
                 keys = await self._read(url)
         if kid not in keys:
             raise TokenError("the token's key id is not in its issuer's key set")
         return keys[kid]
+
+    def _age(self, url: str) -> float:
+        return time.monotonic() - self._read_at.get(url, -1e9)
 
     async def _read(self, url: str) -> dict[str, jwt.PyJWK]:
         self._read_at[url] = time.monotonic()

@@ -133,20 +133,20 @@ class FanOut:
         self, network: NetworkConfig, state: MemberState, request: MemberRequest, request_id: str
     ) -> Outcome:
         started = time.monotonic()
-        versions = (
-            await self.registry.current_versions(self.session, state) if self.cache.enabled else ()
-        )
-        key = CacheKey(
-            state.member.id,
-            state.member.base,
-            versions,
-            request.tier,
-            request.canonical,
-            self.registry.credential(state.member),
-        )
-        cached = self.cache.get(key)
-        if cached is not None:
-            return Answered(state.member, cached, 0.0, cached=True)
+        key = None
+        if self.cache.enabled:
+            versions = await self.registry.current_versions(self.session, state)
+            key = CacheKey(
+                state.member.id,
+                state.member.base,
+                versions,
+                request.tier,
+                request.canonical,
+                self.registry.credential(state.member),
+            )
+            cached = self.cache.get(key)
+            if cached is not None:
+                return Answered(state.member, cached, 0.0, cached=True)
         got = await fetch_json(
             self.session,
             state.member,
@@ -164,7 +164,7 @@ class FanOut:
         problem = _problem(body, request, state.dataset_ids)
         if problem:
             return Failed(state.member, Status.INVALID_RESPONSE, latency, problem[:300])
-        if state.versions == versions:  # not if the member published a release meanwhile
+        if key is not None and state.versions == key.versions:  # not if a release came meanwhile
             self.cache.put(key, body, size)
         return Answered(state.member, body, latency)
 

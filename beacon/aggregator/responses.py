@@ -6,7 +6,7 @@ from typing import Any
 
 from beacon.aggregator.merge import MemberSummary, Merged, MergedSet
 from beacon.config import NetworkConfig, Settings
-from beacon.node.responses import Received, query_meta
+from beacon.node.responses import Received, included, query_meta
 from beacon.privacy import ShownCount
 from beacon.results import Granularity
 
@@ -40,14 +40,10 @@ def network_answer(
         body["responseSummary"].update(
             numTotalResults=merged.total.value, **count_fields(merged.total)
         )
-        shown = [s for s in merged.sets if _included(s.exists, received.include)]
+        shown = [s for s in merged.sets if included(s.exists, received.include)]
         records = merged.granularity is Granularity.RECORD
         body["response"] = {"resultSets": [_result_set(s, records) for s in shown]}
     return body
-
-
-def _included(found: bool, include: str) -> bool:
-    return include == "ALL" or (include == "HIT" and found) or (include == "MISS" and not found)
 
 
 def _network_line(network: NetworkConfig, merged: Merged, elapsed: float) -> dict[str, Any]:

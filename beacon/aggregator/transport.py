@@ -11,11 +11,10 @@ from typing import Any
 import aiohttp
 
 from beacon.aggregator.outcomes import Failed, Status
+from beacon.bodies import BodyTooLarge, read_capped
 from beacon.config import Member
 
 log = logging.getLogger(__name__)
-
-_CHUNK = 65536
 
 
 async def fetch_json(
@@ -48,11 +47,11 @@ async def fetch_json(
             async with session.request(
                 method, url, data=payload, params=params, headers=headers, allow_redirects=False
             ) as response:
-                raw = await _read_capped(response, max_bytes)
+                raw = await read_capped(response, max_bytes)
                 status = response.status
     except TimeoutError:
         return failed(Status.TIMEOUT, f"no answer within {within or 0:g} s")
-    except _TooLarge:
+    except BodyTooLarge:
         return failed(Status.INVALID_RESPONSE, f"answer larger than {max_bytes:,} bytes")
     except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
         return failed(Status.UNREACHABLE, _reason(exc))
@@ -86,23 +85,6 @@ def _parsed(status: int, raw: bytes) -> dict[str, Any] | tuple[Status, str]:
     if not isinstance(parsed, dict):
         return Status.INVALID_RESPONSE, "answer is not a JSON object"
     return parsed
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    """The body, refused as soon as it passes `max_bytes` (declared or actually sent)."""
-    if response.content_length is not None and response.content_length > max_bytes:
-        raise _TooLarge
-    chunks, size = [], 0
-    async for chunk in response.content.iter_chunked(_CHUNK):
-        size += len(chunk)
-        if size > max_bytes:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _reason(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from beacon.audit import COLLECTION as AUDIT_COLLECTION
 from beacon.audit import AuditLog
+from beacon.bodies import read_capped
 from beacon.config import Settings
 from beacon.keys import AUDIT, KEY_SETS, SETTINGS, STORE, VALIDATORS
 from beacon.node.middleware import auth_middleware, error_middleware
@@ -73,13 +74,7 @@ async def _key_sets_ctx(app: web.Application) -> AsyncIterator[None]:
         async def fetch(url: str) -> dict[str, Any]:
             async with session.get(url, allow_redirects=False) as response:
                 response.raise_for_status()
-                chunks, size = [], 0
-                async for chunk in response.content.iter_chunked(65536):
-                    size += len(chunk)
-                    if size > _KEY_SET_BYTES:
-                        raise ValueError("key set too large")
-                    chunks.append(chunk)
-            raw = b"".join(chunks)
+                raw = await read_capped(response, _KEY_SET_BYTES)
             document = json.loads(raw)
             if not isinstance(document, dict):
                 raise ValueError("key set is not a JSON object")

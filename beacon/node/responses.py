@@ -87,7 +87,8 @@ def error_body(settings: Settings, status: int, message: str) -> dict[str, Any]:
     return {"meta": meta, "error": {"errorCode": status, "errorMessage": message}}
 
 
-def _included(found: bool, include: str) -> bool:
+def included(found: bool, include: str) -> bool:
+    """Whether `includeResultsetResponses` (HIT, MISS, ALL, NONE) shows a set that `found`."""
     return include == "ALL" or (include == "HIT" and found) or (include == "MISS" and not found)
 
 
@@ -129,7 +130,7 @@ def _answer(
 ) -> dict[str, Any]:
     granularity = disclosure.granularity
     counts = [(h, disclosure.shown(h, kind)) for h in disclosure.datasets]
-    shown = [(h, c) for h, c in counts if _included(c.value > 0, received.include)]
+    shown = [(h, c) for h, c in counts if included(c.value > 0, received.include)]
     body: dict[str, Any] = {
         "meta": query_meta(settings, received, granularity, schema),
         "responseSummary": {"exists": any(c.value > 0 for _, c in counts)},

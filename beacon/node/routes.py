@@ -9,7 +9,6 @@ from typing import Any
 from aiohttp import web
 
 from beacon.audit import AuditEntry
-from beacon.auth import Tier
 from beacon.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
 from beacon.keys import AUDIT, SETTINGS, STORE, VALIDATORS
 from beacon.node import framework
@@ -103,26 +102,19 @@ def _disclose(
     request: web.Request, received: Received, found: list[DatasetHits], ceiling: Granularity
 ) -> Disclosure:
     caller, settings = principal(request), request.app[SETTINGS]
-    policy = settings.policy
-    tiers = policy.ceiling(caller, (h.dataset.id for h in found))
-    controlled = frozenset(
-        h.dataset.id
-        for h in found
-        if policy.enforced and policy.tier(caller, h.dataset.id) is Tier.CONTROLLED
-    )
+    ids = [h.dataset.id for h in found]
     disclosure = disclose(
         found,
         principal=caller,
         requested=received.granularity,
-        ceiling=min(ceiling, tiers),
+        ceiling=min(ceiling, settings.policy.ceiling(caller, ids)),
         k=settings.k,
-        exempt=controlled,
+        exempt=settings.policy.controlled(caller, ids),
     )
     capped = disclosure.granularity < received.granularity
-    datasets = tuple(h.dataset.id for h in found)
     _audit(
         request,
-        datasets,
+        tuple(ids),
         requested=received.params,
         given=disclosure.granularity,
         decision="capped" if capped else "answered",
