@@ -42,6 +42,14 @@ def union_count(blobs: Iterable[bytes], samples: int) -> int:
     return int(np.count_nonzero(mask))
 
 
+def indexes(blobs: Iterable[bytes], samples: int) -> tuple[int, ...]:
+    """The indexes of the samples carrying at least one of the alleles, ascending."""
+    mask = np.zeros(samples, dtype=bool)
+    for blob in blobs:
+        _or_into(mask, blob)
+    return tuple(int(i) for i in np.flatnonzero(mask))
+
+
 def _or_into(mask: BoolArray, blob: bytes) -> None:
     tag, body = blob[0], blob[1:]
     if tag == _SPARSE:

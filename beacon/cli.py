@@ -107,6 +107,26 @@ def ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _reference(settings: Settings, args: argparse.Namespace) -> str:
+    from beacon.ingest.reference import load_reference
+
+    async with database(settings) as client:
+        summary = await load_reference(
+            client[settings.db_name], args.vcf, assembly=args.assembly, progress=Progress(None)
+        )
+    lines = [
+        f"reference frequencies for {summary.assembly}: {summary.alleles:,} alleles from "
+        f"{summary.records:,} records in {summary.seconds:.1f} s (replaces any earlier load)"
+    ]
+    lines += [f"  skipped {count:,}: {reason}" for reason, count in summary.skipped.items()]
+    return "\n".join(lines)
+
+
+def reference(args: argparse.Namespace) -> int:
+    print(asyncio.run(_reference(_settings(args), args)))
+    return 0
+
+
 def config_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"configuration is valid: {settings!r}")
@@ -166,6 +186,16 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--description")
     load.add_argument("--batch-size", type=_positive, default=5000, help="alleles per insert")
     load.set_defaults(func=ingest)
+    frequencies = commands.add_parser(
+        "reference", help="reference population frequencies for the PUBLIC gate"
+    ).add_subparsers(required=True)
+    load_ref = frequencies.add_parser(
+        "load", help="load a sites VCF's INFO/AF (or AC/AN), e.g. gnomAD's, for one assembly"
+    )
+    _config_option(load_ref)
+    load_ref.add_argument("vcf", type=Path)
+    load_ref.add_argument("--assembly", required=True, help="GRCh37 (hg19) or GRCh38 (hg38)")
+    load_ref.set_defaults(func=reference)
     check = commands.add_parser("config", help="configuration").add_subparsers(required=True)
     check.add_parser("check", help="validate settings and config file").set_defaults(
         func=config_check

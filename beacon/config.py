@@ -11,6 +11,7 @@ from typing import Any
 
 from beacon.auth import AccessPolicy, Tier
 from beacon.errors import ConfigError
+from beacon.privacy import Protection
 from beacon.results import Granularity
 from beacon.schemas import compile_schema, problems
 from beacon.tokens import ALGORITHMS, AccessConfig, Issuer, VisaIssuer
@@ -73,6 +74,8 @@ class Settings:
     """Dataset tiers; not enforced without `[access]`."""
     k: int = 5
     """No count in 1..k-1 is shown below CONTROLLED access (`[privacy] k`)."""
+    protection: Protection = field(default_factory=Protection)
+    """The membership defences of each tier (`[privacy]`); they apply when `[access]` is set."""
     audit_file: Path | None = None
     """The audit log's JSON lines (`[audit] file`); default `<data_dir>/audit.jsonl`."""
 
@@ -170,12 +173,29 @@ def _from_file(data: dict[str, Any]) -> dict[str, Any]:
         found["max_granularity"] = Granularity.parse(limits["max_granularity"])
     if "file" in data.get("audit", {}):
         found["audit_file"] = Path(data["audit"]["file"])
-    if "k" in data.get("privacy", {}):
-        found["k"] = int(data["privacy"]["k"])  # JSON Schema takes 5.0 as an integer
+    privacy = data.get("privacy", {})
+    if "k" in privacy:
+        found["k"] = int(privacy["k"])  # JSON Schema takes 5.0 as an integer
+    found["protection"] = _protection(privacy)
     if "access" in data:
         found["access"] = _access(data["access"])
         found["policy"] = _policy(data["access"])
     return found
+
+
+def _protection(section: dict[str, Any]) -> Protection:
+    given: dict[str, Any] = {}
+    for name, kind in (
+        ("gate", bool),
+        ("gate_error", float),
+        ("risk_p", float),
+        ("count_epsilon", float),
+        ("count_budget", int),
+        ("rate_per_minute", int),
+    ):
+        if name in section:
+            given[name] = kind(section[name])
+    return Protection(**given)  # fmt: skip
 
 
 def _policy(section: dict[str, Any]) -> AccessPolicy:

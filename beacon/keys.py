@@ -8,6 +8,7 @@ from beacon.aggregator.fanout import FanOut
 from beacon.aggregator.registry import Registry
 from beacon.audit import AuditLog
 from beacon.config import Settings
+from beacon.node.protect import Guard
 from beacon.schemas import Validators
 from beacon.store import VariantStore
 from beacon.tokens import KeySets
@@ -19,3 +20,4 @@ REGISTRY = web.AppKey("registry", Registry)
 FANOUT = web.AppKey("fanout", FanOut)
 KEY_SETS = web.AppKey("key_sets", KeySets)
 AUDIT = web.AppKey("audit", AuditLog)
+GUARD = web.AppKey("guard", Guard)

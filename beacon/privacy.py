@@ -7,8 +7,12 @@ the external-frequency gate are still to come.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import hashlib
+import hmac
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from beacon.auth import Principal
 from beacon.results import DatasetHits, Granularity
@@ -64,6 +68,8 @@ class Disclosure:
     datasets: tuple[DatasetHits, ...]
     adjusted: Mapping[tuple[str, str], tuple[str, ...]]
     totals: Mapping[str, ShownCount]
+    notes: Mapping[str, Any] = field(default_factory=dict)
+    """What the caller should know about the answer (withheld datasets, budgets used up)."""
 
     @property
     def exists(self) -> bool:
@@ -78,6 +84,26 @@ class Disclosure:
         return self.totals[kind]
 
 
+@dataclass(frozen=True, slots=True)
+class Noise:
+    """Keyed noise for the counts of `datasets`: `secret` is the beacon's noise key, `canonical`
+    the query as every spelling of it reads."""
+
+    secret: bytes
+    canonical: str
+    epsilon: float
+    datasets: frozenset[str]
+
+
+def _shown(hits: DatasetHits, kind: str, k: int, noise: Noise | None) -> ShownCount:
+    count = getattr(hits, kind) or 0
+    if noise is None or hits.dataset.id not in noise.datasets:
+        return threshold(count, k)
+    key = noise_key(noise.secret, noise.canonical, hits.dataset.id, hits.dataset.release, kind)
+    shown = noisy(count, key, noise.epsilon)
+    return threshold(shown.value, k, shown.adjusted)
+
+
 def disclose(
     found: list[DatasetHits],
     *,
@@ -86,9 +112,12 @@ def disclose(
     ceiling: Granularity,
     k: int = 1,
     exempt: frozenset[str] = frozenset(),
+    noise: Noise | None = None,
+    notes: Mapping[str, Any] | None = None,
 ) -> Disclosure:
-    """Cap the granularity; drop record pages when records may not be shown; show no count in
-    1..k-1 for a dataset (except the `exempt` ones: the caller's CONTROLLED datasets) or a total.
+    """Cap the granularity; drop record pages when records may not be shown; add `noise` to the
+    counts of its datasets; show no count in 1..k-1 for a dataset (except the `exempt` ones: the
+    caller's CONTROLLED datasets) or a total.
 
     Totals are sums of the shown counts, so no total minus exact parts recovers a hidden one.
     """
@@ -98,8 +127,10 @@ def disclose(
     datasets = []
     for hits in found:
         limit = 1 if hits.dataset.id in exempt else k
-        total = threshold(hits.total, limit)
-        individuals = None if hits.individuals is None else threshold(hits.individuals, limit)
+        total = _shown(hits, "total", limit, noise)
+        individuals = (
+            None if hits.individuals is None else _shown(hits, "individuals", limit, noise)
+        )
         for kind, shown in (("total", total), ("individuals", individuals)):
             parts[kind].append(shown or ShownCount(0))
             if shown is not None and shown.adjusted:
@@ -117,4 +148,99 @@ def disclose(
     # Every shown part is 0 or at least k unless exempt, so a total below k can only come from
     # the caller's own CONTROLLED datasets: it needs no threshold of its own.
     totals = {kind: total_of(parts[kind], 1) for kind in COUNTED}
-    return Disclosure(requested, granularity, tuple(datasets), adjusted, totals)
+    return Disclosure(requested, granularity, tuple(datasets), adjusted, totals, notes or {})
+
+
+# --- Defences against membership inference (../shared/PRIVACY.md) --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Protection:
+    """The `[privacy]` settings of the membership defences, applied by tier when `[access]` is
+    configured (a beacon without it is open: every caller anonymous, none of this applies).
+
+    `gate_error` is e of the PUBLIC gate; `noise` adds keyed noise to counts below CONTROLLED; `risk_p` the REGISTERED per-(user, individual) budget
+    B = -log10(p); `count_epsilon` the noise per count answer; `count_budget` the count answers
+    one user gets per dataset release; `rate_per_minute` requests per client (0: no limit).
+    """
+
+    gate: bool = True
+    gate_error: float = 1e-3
+    noise: bool = True
+    risk_p: float = 0.5
+    count_epsilon: float = 0.5
+    count_budget: int = 100
+    rate_per_minute: int = 120
+    history_max: int = 50_000
+    """Answers remembered per user and dataset release; past it, budgeted answers are "no"."""
+
+    @property
+    def budget(self) -> float:
+        return -math.log10(self.risk_p)
+
+
+def weight(frequencies: Iterable[float]) -> float:
+    """-sum ln(1-f) over alleles: (1-f)^(2N) over all of them is exp(-2N * weight).
+
+    A frequency of 1 or more makes the weight infinite (the answer is certain to be "yes")."""
+    total = 0.0
+    for f in frequencies:
+        if f >= 1.0:
+            return math.inf
+        total -= math.log1p(-max(f, 0.0))
+    return total
+
+
+def absent_probability(weight_: float, samples: int) -> float:
+    """D = prod (1-f)^(2N): how likely a beacon of `samples` people lacks all these alleles."""
+    return math.exp(-2 * samples * weight_) if samples > 0 else 1.0
+
+
+def gate_open(reference_weight: float, samples: int, error: float) -> bool:
+    """The PUBLIC gate: answer only when the reference population makes "no" unlikely anyway,
+    (1-f)^(2N) <= e, so whether one person is in the beacon barely moves the answer.
+
+    For one allele this is f >= ln(1/e)/(2N) (to first order). `reference_weight` must come from
+    a reference population, never from the beacon's own counts, which membership moves.
+    """
+    return absent_probability(reference_weight, samples) <= error
+
+
+def f_min(samples: int, error: float) -> float:
+    """The smallest reference frequency the PUBLIC gate answers for a dataset of `samples`."""
+    return math.log(1 / error) / (2 * samples) if samples > 0 else math.inf
+
+
+def risk_cost(weight_: float, samples: int) -> float:
+    """What one "yes" charges every carrier: -log10(1 - D), D = (1-f)^(2N) (Raisaro 2017)."""
+    d = absent_probability(weight_, samples)
+    return math.inf if d >= 1.0 else -math.log10(1.0 - d)
+
+
+NEGLIGIBLE_COST = 1e-6
+"""Charges below this are not recorded: a carrier would need 300,000 of them to spend B = 0.3."""
+
+
+def noise_key(secret: bytes, *parts: str) -> bytes:
+    """The HMAC that seeds one count's noise: the same canonical query, dataset and release
+    always get the same noise (asking again averages nothing away)."""
+    return hmac.new(secret, "\x1f".join(parts).encode(), hashlib.sha256).digest()
+
+
+def geometric_noise(key: bytes, epsilon: float) -> int:
+    """Two-sided geometric noise (the discrete Laplace of epsilon-differential privacy) drawn
+    deterministically from a 32-byte key: P(x) proportional to exp(-epsilon * |x|)."""
+    alpha = math.exp(-epsilon)
+    draws = []
+    for chunk in (key[:8], key[8:16]):
+        u = (int.from_bytes(chunk, "big") + 0.5) / 2**64  # in (0, 1), never 0
+        draws.append(math.floor(math.log(u) / math.log(alpha)))
+    return draws[0] - draws[1]
+
+
+def noisy(count: int, key: bytes, epsilon: float) -> ShownCount:
+    """A count with its noise: zero stays zero (the boolean answer says as much), a positive
+    count stays positive (it would contradict `exists` otherwise)."""
+    if count <= 0:
+        return ShownCount(0)
+    return ShownCount(max(1, count + geometric_noise(key, epsilon)), ("noise",))

@@ -85,3 +85,12 @@ class DatasetHits:
     @property
     def exists(self) -> bool:
         return self.total > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """What a budget needs of one dataset's answer: the matched alleles as (key, allele count,
+    allele number), and the indexes of the samples carrying any of them."""
+
+    alleles: tuple[tuple[str, int, int], ...]
+    samples: tuple[int, ...]

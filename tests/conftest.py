@@ -16,6 +16,7 @@ from pymongo import AsyncMongoClient
 from beacon.config import Secret, Settings
 from beacon.ingest.load import IngestSummary, ingest_vcf
 from beacon.node.app import create_node_app
+from beacon.privacy import Protection
 from beacon.store.connect import client_for
 from beacon.store.embedded import embedded_server
 from tests.official_schemas import SHARED
@@ -75,11 +76,21 @@ async def db_name(mongo: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[str]
     await mongo.drop_database(name)
 
 
+UNPROTECTED = Protection(gate=False, noise=False, rate_per_minute=0)
+"""No gate, no noise, no rate limit (budgets still apply to signed-in callers)."""
+
+
 @pytest.fixture
 def settings(mongo_uri: str, db_name: str, tmp_path: Path) -> Settings:
-    # k = 1: these tests check counts as they are; the thresholds have tests of their own.
+    # k = 1, no gate, no noise: these tests check counts as they are; thresholds and the
+    # membership defences have tests of their own.
     return Settings(
-        mongo_uri=Secret(mongo_uri), db_name=db_name, data_dir=tmp_path, catalog_ttl=0.0, k=1
+        mongo_uri=Secret(mongo_uri),
+        db_name=db_name,
+        data_dir=tmp_path,
+        catalog_ttl=0.0,
+        k=1,
+        protection=UNPROTECTED,
     )
 
 

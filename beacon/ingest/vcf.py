@@ -88,6 +88,34 @@ class VcfReader:
         return count if count > 0 else None
 
     def __iter__(self) -> Iterator[ReadAllele]:
+        for record, line in self._records():
+            yield from self._alleles(record, line)
+
+    def frequencies(self) -> Iterator[tuple[Allele, float]]:
+        """Each allele with its population frequency from INFO: AF, else AC/AN (a sites-only
+        reference such as gnomAD's). Genotypes are not read. Alleles without either are counted
+        in `stats.skipped`."""
+        for record, line in self._records():
+            chrom = self._chrom(record.CHROM, line)
+            if chrom is None:
+                self.stats.skipped[f"contig {record.CHROM} (not a primary chromosome)"] += 1
+                continue
+            ref = record.REF.upper()
+            if record.start < 0 or not _REF.match(ref):
+                self.stats.skipped["bad POS or REF"] += 1
+                continue
+            for index, alt in enumerate(record.ALT, start=1):
+                allele = self._allele(chrom, record, ref, alt.upper(), line)
+                frequency = _info_frequency(record, index)
+                if allele is None:
+                    continue
+                if frequency is None:
+                    self.stats.skipped["no INFO/AF (or AC and AN)"] += 1
+                    continue
+                self.stats.alleles += 1
+                yield allele, frequency
+
+    def _records(self) -> Iterator[tuple[Any, int]]:
         records = iter(self._vcf)
         while True:
             line = self.header_lines + self.stats.records + 1
@@ -105,7 +133,7 @@ class VcfReader:
                     f"{self.path}: line {line}: htslib could not parse this record ({exc})"
                 ) from exc
             self.stats.records += 1
-            yield from self._alleles(record, line)
+            yield record, line
 
     def _chrom(self, name: str, line: int) -> str | None:
         if name not in self._chroms:
@@ -270,6 +298,23 @@ def _bgzf_eof_missing(path: Path) -> bool:
             return False
         raw.seek(max(0, raw.seek(0, os.SEEK_END) - len(EOF_BLOCK)))
         return raw.read() != EOF_BLOCK
+
+
+def _info_frequency(record: Any, index: int) -> float | None:
+    """The `index`-th ALT's INFO/AF, else INFO/AC / INFO/AN; None when neither is usable."""
+    af = record.INFO.get("AF")
+    if af is not None:
+        values = af if isinstance(af, tuple) else (af,)
+        if len(values) >= index and values[index - 1] is not None:
+            value = float(values[index - 1])
+            return value if 0.0 <= value <= 1.0 else None
+    ac, an = record.INFO.get("AC"), record.INFO.get("AN")
+    if ac is None or not an:
+        return None
+    counts = ac if isinstance(ac, tuple) else (ac,)
+    if len(counts) < index:
+        return None
+    return min(max(int(counts[index - 1]) / int(an), 0.0), 1.0)
 
 
 def _int_info(record: Any, key: str) -> int | None:

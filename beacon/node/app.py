@@ -14,12 +14,15 @@ from beacon.audit import COLLECTION as AUDIT_COLLECTION
 from beacon.audit import AuditLog
 from beacon.bodies import read_capped
 from beacon.config import Settings
-from beacon.keys import AUDIT, KEY_SETS, SETTINGS, STORE, VALIDATORS
+from beacon.keys import AUDIT, GUARD, KEY_SETS, SETTINGS, STORE, VALIDATORS
 from beacon.node.middleware import auth_middleware, error_middleware
+from beacon.node.protect import Guard
 from beacon.node.routes import add_routes
 from beacon.schemas import Validators
 from beacon.store.connect import database
+from beacon.store.ledger import Ledger
 from beacon.store.mongo import MongoStore
+from beacon.store.reference import ReferenceFrequencies
 from beacon.tokens import KeySets
 
 
@@ -34,6 +37,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         await store.ping()
         app[STORE] = store
+        db = client[settings.db_name]
+        app[GUARD] = Guard(
+            settings.policy, settings.protection, store, Ledger(db), ReferenceFrequencies(db)
+        )
         audit = AuditLog(
             settings.audit_path, client[settings.db_name][AUDIT_COLLECTION].insert_many
         )

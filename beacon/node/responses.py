@@ -135,6 +135,8 @@ def _answer(
         "meta": query_meta(settings, received, granularity, schema),
         "responseSummary": {"exists": any(c.value > 0 for _, c in counts)},
     }
+    if disclosure.notes:
+        body["info"] = dict(disclosure.notes)
     if granularity >= Granularity.COUNT:
         total = disclosure.total(kind)
         body["responseSummary"].update(numTotalResults=total.value, **adjustments(total))

@@ -10,11 +10,12 @@ from aiohttp import web
 
 from beacon.audit import AuditEntry
 from beacon.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
-from beacon.keys import AUDIT, SETTINGS, STORE, VALIDATORS
+from beacon.keys import AUDIT, GUARD, SETTINGS, STORE, VALIDATORS
 from beacon.node import framework
 from beacon.node.middleware import REQUEST_ID, principal
 from beacon.node.openapi import openapi_document
 from beacon.node.params import VARIANT_ID, read_params, single_variant_params
+from beacon.node.protect import COUNTS_USED, NOT_ANSWERABLE, Asked, Guarded
 from beacon.node.responses import (
     Received,
     collections_body,
@@ -23,7 +24,7 @@ from beacon.node.responses import (
     informational_meta,
     variant_answer,
 )
-from beacon.privacy import Disclosure, disclose
+from beacon.privacy import Disclosure, Noise, disclose
 from beacon.query import AlleleQuery, parse_query
 from beacon.results import DatasetHits, DatasetInfo, Granularity
 
@@ -88,28 +89,42 @@ async def _search(
 
 async def _query_and_search(
     request: web.Request, *, individuals: bool
-) -> tuple[Received, list[DatasetHits]]:
+) -> tuple[Received, list[DatasetHits], AlleleQuery]:
     """The shared pipeline of /g_variants and /individuals: parameters -> query -> store."""
     params = await _params(request)
     received = _received(request, params)
     query = parse_query(params, max_span=request.app[SETTINGS].max_range_bases)
     request[ASKED] = query.canonical()
     datasets = await _datasets(request, params, query.assembly)
-    return received, await _search(request, received, query, datasets, individuals)
+    return received, await _search(request, received, query, datasets, individuals), query
 
 
-def _disclose(
-    request: web.Request, received: Received, found: list[DatasetHits], ceiling: Granularity
+async def _disclose(
+    request: web.Request,
+    received: Received,
+    found: list[DatasetHits],
+    ceiling: Granularity,
+    query: AlleleQuery | str,
 ) -> Disclosure:
+    """The tier's defences (gate, budgets), then thresholds and noise: what may be shown."""
     caller, settings = principal(request), request.app[SETTINGS]
     ids = [h.dataset.id for h in found]
+    ceiling = min(ceiling, settings.policy.ceiling(caller, ids))
+    guarded = Guarded(found)
+    if not received.test_mode:
+        asked = Asked(query, request[ASKED], request.path, min(received.granularity, ceiling))
+        guarded = await request.app[GUARD].apply(caller, asked, found)
+    if guarded.boolean_only:
+        ceiling = Granularity.BOOLEAN
     disclosure = disclose(
-        found,
+        guarded.found,
         principal=caller,
         requested=received.granularity,
-        ceiling=min(ceiling, settings.policy.ceiling(caller, ids)),
+        ceiling=ceiling,
         k=settings.k,
         exempt=settings.policy.controlled(caller, ids),
+        noise=await _noise(request, guarded),
+        notes=_notes(guarded),
     )
     capped = disclosure.granularity < received.granularity
     _audit(
@@ -117,9 +132,27 @@ def _disclose(
         tuple(ids),
         requested=received.params,
         given=disclosure.granularity,
-        decision="capped" if capped else "answered",
+        decision=("withheld" if guarded.withheld else "capped" if capped else "answered"),
+        spent=guarded.spent,
     )
     return disclosure
+
+
+async def _noise(request: web.Request, guarded: Guarded) -> Noise | None:
+    if not guarded.noised or not request.app[SETTINGS].protection.noise:
+        return None
+    secret = await request.app[GUARD].ledger.secret()
+    epsilon = request.app[SETTINGS].protection.count_epsilon
+    return Noise(secret, request[ASKED], epsilon, frozenset(guarded.noised))
+
+
+def _notes(guarded: Guarded) -> dict[str, Any]:
+    notes: dict[str, Any] = {}
+    if guarded.withheld:
+        notes["notAnswerable"] = {"datasets": guarded.withheld, "message": NOT_ANSWERABLE}
+    if guarded.boolean_only:
+        notes["countBudget"] = {"datasets": guarded.boolean_only, "message": COUNTS_USED}
+    return notes
 
 
 ASKED = web.RequestKey("asked", str)
@@ -133,6 +166,7 @@ def _audit(
     requested: dict[str, Any],
     given: Granularity | None,
     decision: str,
+    spent: float = 0.0,
 ) -> None:
     caller = principal(request)
     request.app[AUDIT].record(
@@ -146,20 +180,21 @@ def _audit(
             given=given.label if given is not None else "",
             decision=decision,
             request_id=request.get(REQUEST_ID, ""),
+            budget_spent=spent,
         )
     )
 
 
 async def g_variants(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    received, found = await _query_and_search(request, individuals=False)
-    disclosure = _disclose(request, received, found, settings.max_granularity)
+    received, found, query = await _query_and_search(request, individuals=False)
+    disclosure = await _disclose(request, received, found, settings.max_granularity, query)
     return _json(variant_answer(settings, received, disclosure))
 
 
 async def individuals(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    received, found = await _query_and_search(request, individuals=True)
+    received, found, query = await _query_and_search(request, individuals=True)
     for_counts = [
         h
         if h.individuals is not None or received.test_mode
@@ -167,9 +202,8 @@ async def individuals(request: web.Request) -> web.Response:
         for h in found
     ]
     ceiling = min(settings.max_granularity, Granularity.COUNT)
-    return _json(
-        individuals_answer(settings, received, _disclose(request, received, for_counts, ceiling))
-    )
+    disclosure = await _disclose(request, received, for_counts, ceiling, query)
+    return _json(individuals_answer(settings, received, disclosure))
 
 
 async def g_variant_by_id(request: web.Request) -> web.Response:
@@ -186,7 +220,7 @@ async def g_variant_by_id(request: web.Request) -> web.Response:
         if received.test_mode
         else await request.app[STORE].variant(key, datasets)
     )
-    disclosure = _disclose(request, received, found, settings.max_granularity)
+    disclosure = await _disclose(request, received, found, settings.max_granularity, key)
     return _json(variant_answer(settings, received, disclosure))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from beacon.query import AlleleQuery
-from beacon.results import DatasetHits, DatasetInfo
+from beacon.results import Carried, DatasetHits, DatasetInfo
 
 
 class VariantStore(Protocol):
@@ -29,6 +29,10 @@ class VariantStore(Protocol):
         individuals: bool,
     ) -> list[DatasetHits]:
         """Per dataset: matches, one page of them (limit 0: none), and optionally carriers."""
+        ...
+
+    async def carriers(self, query: AlleleQuery | str, ds: DatasetInfo) -> Carried:
+        """The matched alleles' own counts and the samples carrying any of them."""
         ...
 
     async def variant(self, key: str, datasets: list[DatasetInfo]) -> list[DatasetHits]:

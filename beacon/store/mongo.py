@@ -18,13 +18,14 @@ from collections import OrderedDict
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from beacon import carriers
 from beacon.errors import StoreUnavailable
 from beacon.query import LONG_VARIANT, Allele, AlleleQuery, QueryKind
-from beacon.results import AlleleCounts, DatasetHits, DatasetInfo, VariantHit
+from beacon.results import AlleleCounts, Carried, DatasetHits, DatasetInfo, VariantHit
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,38 @@ def query_filters(query: AlleleQuery, has_long: bool = True) -> list[dict[str, A
         found = [{"chrom": chrom, "long": False, "start": {"$gte": short_from, "$lt": query.end}}]
         long = {"chrom": chrom, "long": True, "start": {"$lt": query.end}}
     return [*found, long] if has_long else found
+
+
+async def matching(
+    collection: AsyncCollection[Doc],
+    query: AlleleQuery | str,
+    projection: Doc,
+    *,
+    has_long: bool,
+) -> list[Doc]:
+    """The documents of alleles a query (or one allele id) matches, in position order: one point
+    lookup for an exact allele, else the flat filters of `query_filters` narrowed by
+    `AlleleQuery.matches`."""
+    if isinstance(query, str):
+        try:
+            doc = await collection.find_one({"_id": query}, projection)
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        return [doc] if doc else []
+    try:
+        exact = query.exact_key
+        if exact is not None:
+            doc = await collection.find_one({"_id": exact}, projection)
+            docs = [doc] if doc else []
+        else:
+            docs = []
+            for flt in query_filters(query, has_long):
+                docs.extend(await collection.find(flt, projection).to_list(None))
+    except PyMongoError as exc:
+        raise _unavailable(exc) from exc
+    docs = [doc for doc in docs if query.matches(allele_of(doc))]
+    docs.sort(key=lambda d: (d["start"], d["end"], d["ref"], d["alt"]))
+    return docs
 
 
 class _Lru:
@@ -197,24 +230,29 @@ class MongoStore:
         projection = {**_CORE_FIELDS, **_COUNT_FIELDS}
         if individuals:
             projection["car"] = 1
-        collection = self.db[ds.collection]
-        try:
-            exact = query.exact_key
-            if exact is not None:
-                doc = await collection.find_one({"_id": exact}, projection)
-                docs = [doc] if doc else []
-            else:
-                docs = []
-                for flt in query_filters(query, ds.long_alleles != 0):
-                    docs.extend(await collection.find(flt, projection).to_list(None))
-        except PyMongoError as exc:
-            raise _unavailable(exc) from exc
-        docs = [doc for doc in docs if doc["ac"] > 0 and query.matches(allele_of(doc))]
-        docs.sort(key=lambda d: (d["start"], d["end"], d["ref"], d["alt"]))
+        docs = await matching(
+            self.db[ds.collection], query, projection, has_long=ds.long_alleles != 0
+        )
+        docs = [doc for doc in docs if doc["ac"] > 0]
         if not individuals or ds.counts_source != "genotypes":
             return docs, None
         blobs = [doc.pop("car") for doc in docs if doc.get("car")]  # never kept in the cache
         return docs, carriers.union_count(blobs, ds.samples)
+
+    async def carriers(self, query: AlleleQuery | str, ds: DatasetInfo) -> Carried:
+        """The alleles a query matches in one dataset with their own counts, and the indexes of
+        the samples carrying any of them (empty without genotypes). Not cached: carrier sets are
+        read only for answers a budget must pay for."""
+        projection = {**_CORE_FIELDS, "ac": 1, "an": 1, "car": 1}
+        docs = await matching(
+            self.db[ds.collection], query, projection, has_long=ds.long_alleles != 0
+        )
+        docs = [doc for doc in docs if doc["ac"] > 0]
+        blobs = [doc["car"] for doc in docs if doc.get("car")]
+        return Carried(
+            tuple((allele_of(doc).key, doc["ac"], doc["an"]) for doc in docs),
+            carriers.indexes(blobs, ds.samples) if blobs else (),
+        )
 
     async def variant(self, key: str, datasets: list[DatasetInfo]) -> list[DatasetHits]:
         found = []

@@ -1,0 +1,163 @@
+"""The membership defences of each tier, applied to what the store found before `disclose`.
+
+PUBLIC: an answer only where the reference population's frequencies make "no" unlikely anyway
+(the gate); other datasets are withheld ("not answerable at this tier"). REGISTERED: rare alleles
+answered under a per-(user, individual) risk budget, counts with keyed noise and a per-user
+budget of count answers. CONTROLLED: as found (and audited). A beacon without `[access]` is open:
+nothing here applies. The decisions are `beacon.privacy`'s; this module fetches what they need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from beacon.auth import AccessPolicy, Principal, Tier
+from beacon.privacy import NEGLIGIBLE_COST, Protection, gate_open, risk_cost, weight
+from beacon.query import AlleleQuery
+from beacon.results import DatasetHits, Granularity
+from beacon.store import VariantStore
+from beacon.store.ledger import Account, Ledger, query_digest
+from beacon.store.reference import ReferenceFrequencies
+
+NOT_ANSWERABLE = (
+    "not answerable at this tier: the allele is too rare in the reference population for an "
+    "anonymous answer to be safe; sign in as a registered researcher (bearer token) to ask"
+)
+COUNTS_USED = (
+    "your count answers for this dataset release are used up; answered as boolean until the "
+    "next release"
+)
+_RETRIES = 5
+
+
+@dataclass
+class Guarded:
+    """What the defences let through: the hits to disclose, which datasets were withheld, which
+    may show no count (budget spent), which counts carry noise, and the risk charged."""
+
+    found: list[DatasetHits]
+    withheld: list[str] = field(default_factory=list)
+    boolean_only: list[str] = field(default_factory=list)
+    noised: set[str] = field(default_factory=set)
+    spent: float = 0.0
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One request as the defences see it: the query (or one allele id), its canonical form,
+    the endpoint, and the granularity the answer would have."""
+
+    query: AlleleQuery | str
+    canonical: str
+    kind: str
+    granularity: Granularity
+
+
+class Guard:
+    def __init__(
+        self,
+        policy: AccessPolicy,
+        protection: Protection,
+        store: VariantStore,
+        ledger: Ledger,
+        reference: ReferenceFrequencies,
+    ) -> None:
+        self.policy = policy
+        self.protection = protection
+        self.store = store
+        self.ledger = ledger
+        self.reference = reference
+
+    async def apply(self, caller: Principal, asked: Asked, found: list[DatasetHits]) -> Guarded:
+        if not self.policy.enforced:
+            return Guarded(found)
+        guarded = Guarded([])
+        for hits in found:
+            guarded.found.append(await self._one(caller, asked, hits, guarded))
+        return guarded
+
+    async def _one(
+        self, caller: Principal, asked: Asked, hits: DatasetHits, guarded: Guarded
+    ) -> DatasetHits:
+        ds = hits.dataset
+        tier = self.policy.tier(caller, ds.id)
+        if tier is Tier.CONTROLLED:
+            return hits
+        guarded.noised.add(ds.id)
+        common = await self._common(asked, ds.assembly, ds.samples)
+        if tier is Tier.PUBLIC or caller.subject is None:
+            if common:
+                return hits
+            guarded.withheld.append(ds.id)
+            return DatasetHits(ds, 0, (), None, {"note": NOT_ANSWERABLE})
+        counting = asked.granularity >= Granularity.COUNT
+        if common and not counting:
+            return hits
+        for _ in range(_RETRIES):
+            account = await self.ledger.account(caller.subject, ds.id, ds.release)
+            decided = await self._registered(account, asked, hits, common, counting)
+            if decided is not None:
+                shown, spent, counted = decided
+                if counting and not counted:
+                    guarded.boolean_only.append(ds.id)
+                guarded.spent += spent
+                return shown
+        guarded.boolean_only.append(ds.id)  # fail closed: an answer that spends nothing
+        return _no(hits)
+
+    async def _common(self, asked: Asked, assembly: str, samples: int) -> bool:
+        """Whether the PUBLIC gate answers this query for a dataset of `samples` people."""
+        if not self.protection.gate:
+            return True
+        found = await self.reference.lookup(asked.query, assembly)
+        return found is not None and gate_open(found[0], samples, self.protection.gate_error)
+
+    async def _registered(
+        self, account: Account, asked: Asked, hits: DatasetHits, common: bool, counting: bool
+    ) -> tuple[DatasetHits, float, bool] | None:
+        """(hits to show, risk charged, count given) for a REGISTERED caller; None when the
+        account changed under us (decide again)."""
+        digest = query_digest(asked.canonical, asked.kind)
+        told = account.answers.get(digest)
+        charges: dict[int, float] = {}
+        if told is not None:
+            exists = hits.exists and told[0]  # as answered before, whatever the budget now
+        elif hits.exists and not common:
+            paid = await self._charges(account, asked, hits)
+            exists, charges = paid is not None, paid or {}
+        else:
+            exists = hits.exists
+        counted_before = told is not None and told[1]
+        count = counting and (counted_before or account.counts < self.protection.count_budget)
+        new_count = count and not counted_before
+        decided_now = told is None and hits.exists and not common
+        if new_count or decided_now:
+            settled = await self.ledger.settle(
+                account, charges=charges, count=new_count, digest=digest, answer=[exists, count]
+            )
+            if not settled:
+                return None
+        return (hits if exists else _no(hits)), sum(charges.values()), count
+
+    async def _charges(
+        self, account: Account, asked: Asked, hits: DatasetHits
+    ) -> dict[int, float] | None:
+        """What a "yes" charges each carrier; None when any carrier's budget cannot pay."""
+        ds = hits.dataset
+        carried = await self.store.carriers(asked.query, ds)
+        known = await self.reference.lookup(asked.query, ds.assembly)
+        reference = known[1] if known else {}
+        # A reference frequency where there is one; else the dataset's own (only for the cost)
+        frequencies = [reference.get(key, ac / max(an, 1)) for key, ac, an in carried.alleles]
+        cost = risk_cost(weight(frequencies), ds.samples)
+        if cost < NEGLIGIBLE_COST:
+            return {}
+        budget = self.protection.budget
+        if any(account.spent.get(i, 0.0) + cost > budget for i in carried.samples):
+            return None
+        return dict.fromkeys(carried.samples, cost)
+
+
+def _no(hits: DatasetHits) -> DatasetHits:
+    """A silent "no": telling that a budget refused would tell that the allele is there."""
+    return DatasetHits(hits.dataset, 0, (), None if hits.individuals is None else 0)
