@@ -48,6 +48,16 @@ class UnsupportedMediaType(BeaconError):
     status = 415
 
 
+class TooManyRequests(BeaconError):
+    """A client over its request limit; answered with `Retry-After`."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: str) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StoreUnavailable(BeaconError):
     status = 503
 

@@ -9,6 +9,7 @@ from beacon.aggregator.registry import Registry
 from beacon.audit import AuditLog
 from beacon.config import Settings
 from beacon.node.protect import Guard
+from beacon.ratelimit import RateLimiter
 from beacon.schemas import Validators
 from beacon.store import VariantStore
 from beacon.tokens import KeySets
@@ -21,3 +22,4 @@ FANOUT = web.AppKey("fanout", FanOut)
 KEY_SETS = web.AppKey("key_sets", KeySets)
 AUDIT = web.AppKey("audit", AuditLog)
 GUARD = web.AppKey("guard", Guard)
+LIMITER = web.AppKey("limiter", RateLimiter)

@@ -159,9 +159,10 @@ class Protection:
     """The `[privacy]` settings of the membership defences, applied by tier when `[access]` is
     configured (a beacon without it is open: every caller anonymous, none of this applies).
 
-    `gate_error` is e of the PUBLIC gate; `noise` adds keyed noise to counts below CONTROLLED; `risk_p` the REGISTERED per-(user, individual) budget
-    B = -log10(p); `count_epsilon` the noise per count answer; `count_budget` the count answers
-    one user gets per dataset release; `rate_per_minute` requests per client (0: no limit).
+    `gate_error` is e of the PUBLIC gate; `noise` adds keyed noise to counts below CONTROLLED;
+    `risk_p` sets the REGISTERED per-(user, individual) budget B = -log10(p); `count_epsilon` the
+    noise per count answer; `count_budget` the count answers one user gets per dataset release;
+    `rate_per_minute` requests per client (0: no limit).
     """
 
     gate: bool = True

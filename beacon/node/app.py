@@ -14,10 +14,11 @@ from beacon.audit import COLLECTION as AUDIT_COLLECTION
 from beacon.audit import AuditLog
 from beacon.bodies import read_capped
 from beacon.config import Settings
-from beacon.keys import AUDIT, GUARD, KEY_SETS, SETTINGS, STORE, VALIDATORS
+from beacon.keys import AUDIT, GUARD, KEY_SETS, LIMITER, SETTINGS, STORE, VALIDATORS
 from beacon.node.middleware import auth_middleware, error_middleware
 from beacon.node.protect import Guard
 from beacon.node.routes import add_routes
+from beacon.ratelimit import RateLimiter
 from beacon.schemas import Validators
 from beacon.store.connect import database
 from beacon.store.ledger import Ledger
@@ -65,6 +66,8 @@ def beacon_app(settings: Settings) -> web.Application:
     app[VALIDATORS] = Validators.load()
     if settings.access is not None:
         app.cleanup_ctx.append(_key_sets_ctx)
+        if settings.protection.rate_per_minute:
+            app[LIMITER] = RateLimiter(settings.protection.rate_per_minute)
     return app
 
 

@@ -11,9 +11,10 @@ from aiohttp import web
 
 from beacon.audit import AuditEntry
 from beacon.auth import ANONYMOUS, Principal, authenticate
-from beacon.errors import BeaconError, Unauthenticated
-from beacon.keys import AUDIT, KEY_SETS, SETTINGS
+from beacon.errors import BeaconError, TooManyRequests, Unauthenticated
+from beacon.keys import AUDIT, KEY_SETS, LIMITER, SETTINGS
 from beacon.node.responses import error_body
+from beacon.ratelimit import retry_after
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = _error(request, exc.status, exc.message)
         if isinstance(exc, Unauthenticated):
             response.headers["WWW-Authenticate"] = exc.challenge
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = exc.retry_after
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -67,7 +70,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every request gets its Principal before any handler runs; a bad token is a 401."""
+    """Every request gets its Principal before any handler runs; a bad token is a 401; a client
+    over its request limit is a 429 with Retry-After."""
     try:
         request[PRINCIPAL] = await authenticate(
             request.headers.get("Authorization"),
@@ -91,6 +95,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 )
             )
         raise
+    limiter = request.app.get(LIMITER)
+    if limiter is not None and request.path != "/health":
+        caller = request[PRINCIPAL]
+        wait = limiter.take(caller.subject or f"address:{request.remote}")
+        if wait:
+            raise TooManyRequests(
+                f"too many requests: this beacon answers {limiter.capacity:g} per minute per "
+                "client; try again later",
+                retry_after=retry_after(wait),
+            )
     return await handler(request)
 
 
