@@ -16,7 +16,7 @@ from enum import IntEnum
 
 from beacon.errors import Forbidden, Unauthenticated
 from beacon.results import Granularity
-from beacon.tokens import AccessConfig, KeySets, TokenError, verify_access_token
+from beacon.tokens import AccessConfig, KeySets, TokenError, Visa, verify_access_token
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ class Principal:
     subject: str | None = None
     bona_fide: bool = False
     grants: frozenset[str] = frozenset()
+    visas: tuple[Visa, ...] = field(default=(), compare=False)
+    """The verified visas behind `bona_fide` and `grants` (an aggregator passes them on)."""
 
     @property
     def anonymous(self) -> bool:
@@ -72,7 +74,7 @@ async def authenticate(
             "visas dropped",
             extra={"subject": identity.subject, "reasons": "; ".join(identity.dropped)},
         )
-    return Principal(identity.subject, identity.bona_fide, identity.grants)
+    return Principal(identity.subject, identity.bona_fide, identity.grants, identity.visas)
 
 
 class Tier(IntEnum):

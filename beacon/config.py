@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from beacon.aggregator.delegation import Signer, SigningKeyError, load_signer
 from beacon.auth import AccessPolicy, Tier
 from beacon.errors import ConfigError
 from beacon.privacy import Protection
@@ -223,7 +224,12 @@ def _rising(granularity: dict[Tier, Granularity]) -> dict[Tier, Granularity]:
 
 def _access(section: dict[str, Any]) -> AccessConfig:
     issuers = tuple(
-        Issuer(i["issuer"], i["jwks_url"], tuple(i.get("algorithms", ALGORITHMS)))
+        Issuer(
+            i["issuer"],
+            i["jwks_url"],
+            tuple(i.get("algorithms", ALGORITHMS)),
+            bool(i.get("delegating", False)),
+        )
         for i in section["issuers"]
     )
     visa_issuers = tuple(
@@ -246,6 +252,8 @@ class Member:
     url: str
     timeout: float = 3.0
     token: Secret | None = None
+    audience: str | None = None
+    """The `aud` of the aggregator's tokens for this member (default: its URL)."""
 
     @property
     def base(self) -> str:
@@ -268,6 +276,8 @@ class NetworkConfig:
     probe_after: float = 30.0
     connections_per_member: int = 32
     token: Secret | None = None
+    signer: Signer | None = None
+    """The aggregator's own key: with it, members get per-caller tokens minted for them."""
 
 
 AGGREGATOR_PORT = 5060
@@ -310,6 +320,7 @@ def load_network(environ: Mapping[str, str], path: Path) -> tuple[Settings, Netw
     # Tokens, duplicates and the environment are checked even when the schema is not met, so
     # that one run reports every problem.
     token = _token(environ, section, "[network]", path.parent, errors)
+    signer = _signer(section, path, errors)
     tokens = [
         _token(environ, e, f"members[{i}] ({e.get('id', '?')})", path.parent, errors)
         for i, e in enumerate(entries)
@@ -327,10 +338,27 @@ def load_network(environ: Mapping[str, str], path: Path) -> tuple[Settings, Netw
             **{k: e[k] for k in ("id", "country", "name", "url")},
             timeout=float(e.get("timeout_seconds", 3.0)),
             token=t,
+            audience=e.get("audience"),
         )
         for e, t in zip(entries, tokens, strict=True)
     )
-    return settings, NetworkConfig(members=members, token=token, **options)
+    return settings, NetworkConfig(members=members, token=token, signer=signer, **options)
+
+
+def _signer(section: Mapping[str, Any], path: Path, errors: list[str]) -> Signer | None:
+    """The aggregator's signing key, when `signing_key_file` and `issuer` are given (both)."""
+    key_file, issuer = section.get("signing_key_file"), section.get("issuer")
+    if key_file is None and issuer is None:
+        return None
+    if not isinstance(key_file, str) or not isinstance(issuer, str):
+        errors.append(f"{path}: [network] needs signing_key_file and issuer together")
+        return None
+    lifetime = float(section.get("token_lifetime_seconds", 60))
+    try:
+        return load_signer(path.parent / key_file, issuer, lifetime)
+    except SigningKeyError as exc:
+        errors.append(f"{path}: [network] signing_key_file: {exc}")
+        return None
 
 
 def _token(

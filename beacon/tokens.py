@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ class Issuer:
     issuer: str
     jwks_url: str
     algorithms: tuple[str, ...] = ALGORITHMS
+    delegating: bool = False
+    """An aggregator of our network: its `sub` is already the user's pseudonym (taken as it is,
+    so a user's budgets here are the same whether they ask directly or through it)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,17 @@ class Identity:
     grants: frozenset[str] = frozenset()
     dropped: tuple[str, ...] = field(default=(), compare=False)
     """Why each dropped visa was dropped (for the log; never shown with the visa itself)."""
+    visas: tuple[Visa, ...] = field(default=(), compare=False)
+    """The visas that verified, kept so an aggregator can pass the relevant ones on."""
+
+
+@dataclass(frozen=True)
+class Visa:
+    """One verified visa: its type, value and the signed JWT itself."""
+
+    type: str
+    value: str
+    jwt: str
 
 
 Fetch = Callable[[str], Awaitable[dict[str, Any]]]
@@ -159,9 +174,27 @@ async def verify_access_token(token: str, config: AccessConfig, keys: KeySets) -
         )
     except jwt.PyJWTError as exc:
         raise TokenError(f"the token is not valid ({_why(exc)})") from exc
-    subject = hashlib.sha256(f"{issuer.issuer}\0{verified['sub']}".encode()).hexdigest()[:32]
+    subject = (
+        pseudonym(issuer.issuer, verified["sub"])
+        if not issuer.delegating
+        else _delegated_subject(verified["sub"])
+    )
     visas = verified.get("ga4gh_passport_v1", [])
     return await identity_from_visas(subject, visas, config, keys)
+
+
+def pseudonym(issuer: str, subject: Any) -> str:
+    """The caller as this network knows them: a hash of issuer and subject, never the subject."""
+    return hashlib.sha256(f"{issuer}\0{subject}".encode()).hexdigest()[:32]
+
+
+_PSEUDONYM = re.compile(r"^(anonymous:)?[0-9a-f]{32}$")
+
+
+def _delegated_subject(subject: Any) -> str:
+    if not isinstance(subject, str) or not _PSEUDONYM.match(subject):
+        raise TokenError("a delegated token's sub must be a pseudonym")
+    return subject
 
 
 async def identity_from_visas(
@@ -171,10 +204,13 @@ async def identity_from_visas(
     if not isinstance(visas, list):
         return Identity(subject, dropped=("ga4gh_passport_v1 is not a list",))
     found: list[dict[str, Any]] = []
+    kept: list[Visa] = []
     dropped: list[str] = []
     for index, visa in enumerate(visas[:100]):
         try:
-            found.append(await verify_visa(visa, config, keys))
+            claims = await verify_visa(visa, config, keys)
+            found.append(claims)
+            kept.append(Visa(claims["type"], claims["value"], visa))
         except TokenError as exc:
             dropped.append(f"visa {index}: {exc}")
         except Exception:  # whatever one visa holds, it costs that visa only
@@ -183,7 +219,7 @@ async def identity_from_visas(
     policies = {(v["type"], v["value"]) for v in found}
     bona_fide = {("AcceptedTermsAndPolicies", BONA_FIDE), ("ResearcherStatus", BONA_FIDE)}
     grants = frozenset(v["value"] for v in found if v["type"] == "ControlledAccessGrants")
-    return Identity(subject, bona_fide <= policies, grants, tuple(dropped))
+    return Identity(subject, bona_fide <= policies, grants, tuple(dropped), tuple(kept))
 
 
 _VISA_TYPES = frozenset(

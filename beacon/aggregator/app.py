@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from beacon.aggregator.cache import AnswerCache
+from beacon.aggregator.delegation import JWKS_PATH, Delegation
 from beacon.aggregator.fanout import FanOut
 from beacon.aggregator.registry import Registry
 from beacon.aggregator.routes import add_routes
@@ -62,8 +63,9 @@ async def _network_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
     ) as session:
+        delegation = Delegation(network.signer) if network.signer else None
         app[FANOUT] = FanOut(
-            session, registry, AnswerCache(network.cache_entries, network.cache_ttl)
+            session, registry, AnswerCache(network.cache_entries, network.cache_ttl), delegation
         )
         first = asyncio.create_task(_refresh_all(registry, session))
         # Endpoints and datasets help the first queries, but a dead member must not stall
@@ -105,4 +107,11 @@ def create_aggregator_app(
     if reload_on_sighup:
         app.cleanup_ctx.append(_sighup_ctx)
     add_routes(app)
+    if network.signer is not None:
+        jwks = network.signer.jwks()
+
+        async def key_set(request: web.Request) -> web.Response:
+            return web.json_response(jwks, headers={"Cache-Control": "max-age=300"})
+
+        app.router.add_get(JWKS_PATH, key_set)
     return app

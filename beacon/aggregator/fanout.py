@@ -18,6 +18,7 @@ import aiohttp
 
 from beacon.aggregator.cache import AnswerCache, CacheKey
 from beacon.aggregator.contract import answer_problem
+from beacon.aggregator.delegation import Delegation, relevant_visas
 from beacon.aggregator.merge import inconsistency
 from beacon.aggregator.outcomes import (
     Answered,
@@ -29,6 +30,7 @@ from beacon.aggregator.outcomes import (
 )
 from beacon.aggregator.registry import MemberState, Registry
 from beacon.aggregator.transport import fetch_json
+from beacon.auth import ANONYMOUS, Principal
 from beacon.config import NetworkConfig
 from beacon.results import Granularity
 
@@ -58,6 +60,9 @@ class MemberRequest:
     dataset_ids: tuple[str, ...] = ()
     limit: int = 0
     """Records per result set a member may send (record granularity)."""
+    caller: Principal = ANONYMOUS
+    address: str = ""
+    """Who asks, and from where: what a minted per-member token carries (pseudonymously)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class FanOut:
     session: aiohttp.ClientSession
     registry: Registry
     cache: AnswerCache
+    delegation: Delegation | None = None
 
     async def ask_all(self, request: MemberRequest, request_id: str = "") -> list[Outcome]:
         """Every member's outcome, in configuration order, within the network deadline."""
@@ -134,7 +140,15 @@ class FanOut:
     ) -> Outcome:
         started = time.monotonic()
         key = None
-        if self.cache.enabled:
+        minted = None
+        if self.delegation is not None:
+            minted = self.delegation.token(
+                self.delegation.subject(request.caller, request.address),
+                state.member.audience or state.member.base,
+                relevant_visas(request.caller, state.grants),
+            )
+        # A signed-in caller's answers follow their own budgets at the member: never shared.
+        if self.cache.enabled and (minted is None or request.caller.anonymous):
             versions = await self.registry.current_versions(self.session, state)
             key = CacheKey(
                 state.member.id,
@@ -153,7 +167,7 @@ class FanOut:
             _url(state, request),
             payload=request.body,
             params=request.params,
-            headers=self.registry.headers(state.member, request_id),
+            headers=self.registry.headers(state.member, request_id, minted),
             within=None,  # _ask bounds the whole of it
             max_bytes=_byte_cap(network, request),
         )

@@ -24,7 +24,7 @@ from yarl import URL
 from beacon.aggregator.cache import Versions
 from beacon.aggregator.outcomes import Failed, json_object
 from beacon.aggregator.transport import fetch_json
-from beacon.config import Member, NetworkConfig, load_network
+from beacon.config import Member, NetworkConfig, Secret, load_network
 from beacon.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ class MemberState:
         return self.endpoints.get(entry) or f"{self.member.base}/{entry}"
 
     ids: frozenset[str] = frozenset()
+    grants: frozenset[str] = frozenset()
+    """The grant URLs its datasets list (`info.accessGrant`): which grant visas it can use."""
 
     @property
     def dataset_ids(self) -> frozenset[str] | None:
@@ -165,12 +167,13 @@ class Registry:
         except OSError:
             return None
 
-    def headers(self, member: Member, request_id: str) -> dict[str, str]:
-        """What every call to a member carries: never the caller's own credentials."""
+    def headers(self, member: Member, request_id: str, minted: str | None = None) -> dict[str, str]:
+        """What every call to a member carries: never the caller's own credentials; a token
+        minted for this member and caller when given, else the configured one."""
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        token = member.token or self._network.token
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token.value}"
+        token = minted or (member.token or self._network.token or Secret("")).value
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         if request_id:
             headers["X-Request-ID"] = request_id
         return headers
@@ -207,6 +210,12 @@ class Registry:
         )
         state.datasets = datasets
         state.ids = frozenset(d["id"] for d in datasets)
+        state.grants = frozenset(
+            grant
+            for d in datasets
+            if isinstance(d.get("info"), dict)
+            and isinstance(grant := d["info"].get("accessGrant"), str)
+        )
         # Without a version for every dataset a re-ingest cannot be told apart: no caching.
         versions = tuple(sorted((d["id"], str(d.get("version") or "")[:128]) for d in datasets))
         state.versions = versions if all(v for _, v in versions) else ()

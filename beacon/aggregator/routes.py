@@ -92,6 +92,8 @@ async def _query(request: web.Request, entry: str, ceiling: Granularity) -> web.
         canonical=json.dumps(canonical),
         tier=principal(request).tier,
         body=json_payload(body),
+        caller=principal(request),
+        address=request.remote or "",
         dataset_ids=tuple(wanted),
         limit=received.limit,
     )
@@ -134,6 +136,8 @@ async def g_variant_by_id(request: web.Request) -> web.Response:
         canonical=json.dumps(canonical),
         tier=principal(request).tier,
         params=forwarded,
+        caller=principal(request),
+        address=request.remote or "",
         variant_id=key,
         dataset_ids=tuple(wanted),
         limit=received.limit,

@@ -234,6 +234,8 @@ def _collections(request: web.Request, datasets: list[DatasetInfo]) -> web.Respo
     if policy.enforced:  # every dataset is listed, with the tier a caller needs to query it
         for record, dataset in zip(records, datasets, strict=True):
             record["info"]["accessTier"] = policy.level(dataset.id).name
+            if dataset.id in policy.grants:  # what a grant visa names (aggregators pass those on)
+                record["info"]["accessGrant"] = policy.grants[dataset.id]
     return _json(collections_body(request.app[SETTINGS], records))
 
 
