@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +27,8 @@ from beacon.store.mongo import MongoStore
 from beacon.store.reference import ReferenceFrequencies
 from beacon.tokens import KeySets
 
+log = logging.getLogger(__name__)
+
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
@@ -39,9 +42,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         await store.ping()
         app[STORE] = store
         db = client[settings.db_name]
-        app[GUARD] = Guard(
-            settings.policy, settings.protection, store, Ledger(db), ReferenceFrequencies(db)
-        )
+        reference = ReferenceFrequencies(db)
+        app[GUARD] = Guard(settings.policy, settings.protection, store, Ledger(db), reference)
+        if settings.policy.enforced and settings.protection.gate:
+            await _warn_without_reference(store, reference)
         audit = AuditLog(
             settings.audit_path, client[settings.db_name][AUDIT_COLLECTION].insert_many
         )
@@ -50,6 +54,19 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         writer.cancel()
         await asyncio.gather(writer, return_exceptions=True)
+
+
+async def _warn_without_reference(store: MongoStore, reference: ReferenceFrequencies) -> None:
+    """PUBLIC callers get no answer for datasets of an assembly without reference frequencies:
+    say so once at start-up rather than leave the operator to wonder."""
+    loaded = await reference.loaded()
+    for assembly in sorted({d.assembly for d in await store.datasets()} - set(loaded)):
+        log.warning(
+            "no reference frequencies loaded for %s: PUBLIC callers get 'not answerable' for "
+            "its datasets; load some with `beacon reference load FILE --assembly %s`",
+            assembly,
+            assembly,
+        )
 
 
 def beacon_app(settings: Settings) -> web.Application:

@@ -119,6 +119,8 @@ class Guard:
         account changed under us (decide again)."""
         digest = query_digest(asked.canonical, asked.kind)
         told = account.answers.get(digest)
+        if told is None and len(account.answers) >= self.protection.history_max:
+            return _no(hits), 0.0, False  # the account is full: nothing more until a release
         charges: dict[int, float] = {}
         if told is not None:
             exists = hits.exists and told[0]  # as answered before, whatever the budget now
