@@ -278,6 +278,8 @@ class NetworkConfig:
     token: Secret | None = None
     signer: Signer | None = None
     """The aggregator's own key: with it, members get per-caller tokens minted for them."""
+    count_budget_per_day: int = 0
+    """Count answers one person gets from the whole network per UTC day; 0: no network budget."""
 
 
 AGGREGATOR_PORT = 5060
@@ -292,6 +294,7 @@ _NETWORK_KEYS = {
     "failures_to_open": "failures_to_open",
     "probe_after_seconds": "probe_after",
     "connections_per_member": "connections_per_member",
+    "count_budget_per_day": "count_budget_per_day",
 }
 
 

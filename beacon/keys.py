@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from beacon.aggregator.budget import NetworkBudget
 from beacon.aggregator.fanout import FanOut
 from beacon.aggregator.registry import Registry
 from beacon.audit import AuditLog
@@ -23,3 +24,4 @@ KEY_SETS = web.AppKey("key_sets", KeySets)
 AUDIT = web.AppKey("audit", AuditLog)
 GUARD = web.AppKey("guard", Guard)
 LIMITER = web.AppKey("limiter", RateLimiter)
+NETWORK_BUDGET = web.AppKey("network_budget", NetworkBudget)

@@ -13,19 +13,21 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from beacon.aggregator.budget import NetworkBudget
 from beacon.aggregator.cache import AnswerCache
 from beacon.aggregator.delegation import JWKS_PATH, Delegation
 from beacon.aggregator.fanout import FanOut
 from beacon.aggregator.registry import Registry
 from beacon.aggregator.routes import add_routes
 from beacon.config import NetworkConfig, Settings
-from beacon.keys import FANOUT, REGISTRY
+from beacon.keys import FANOUT, NETWORK_BUDGET, REGISTRY
 from beacon.node.app import beacon_app
 
 log = logging.getLogger(__name__)
 
 _TICK = 1.0
 """Seconds between checks of the config file and of the refresh schedule."""
+_BUDGET_SAVE = 5.0
 
 
 async def _refresh_all(registry: Registry, session: aiohttp.ClientSession) -> None:
@@ -75,11 +77,22 @@ async def _network_ctx(app: web.Application) -> AsyncIterator[None]:
         # or full collections over it stall a request now and then (~20 ms each, measured).
         gc.freeze()
         maintainer = asyncio.create_task(_maintain(registry, session))
+        saver = asyncio.create_task(_save_budget(app))
         yield
-        background = [first, maintainer, *registry.pending()]
+        background = [first, maintainer, saver, *registry.pending()]
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        if NETWORK_BUDGET in app:
+            app[NETWORK_BUDGET].save()
+
+
+async def _save_budget(app: web.Application) -> None:
+    """The network budget to disk every few seconds when it changed (and at shutdown)."""
+    budget = app.get(NETWORK_BUDGET)
+    while budget is not None:
+        await asyncio.sleep(_BUDGET_SAVE)
+        budget.save()
 
 
 async def _sighup_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -103,6 +116,9 @@ def create_aggregator_app(
     """
     app = beacon_app(settings)
     app[REGISTRY] = Registry(network, config_path, os.environ if environ is None else environ)
+    if network.count_budget_per_day:
+        path = settings.data_dir / "network-budget.json"
+        app[NETWORK_BUDGET] = NetworkBudget(network.count_budget_per_day, path)
     app.cleanup_ctx.append(_network_ctx)
     if reload_on_sighup:
         app.cleanup_ctx.append(_sighup_ctx)

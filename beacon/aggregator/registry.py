@@ -87,7 +87,13 @@ class MemberState:
         return self.ids if self.problem is None else None
 
 
-_RESTART_ONLY = ("cache_entries", "cache_ttl", "connections_per_member")
+_RESTART_ONLY = (
+    "cache_entries",
+    "cache_ttl",
+    "connections_per_member",
+    "signer",
+    "count_budget_per_day",
+)
 """Sizes of things built once at start; a reload logs that they did not change."""
 
 _MAP_ENTRIES = {

@@ -26,14 +26,17 @@ def network_answer(
     merged: Merged,
     schema: dict[str, str],
     elapsed: float,
+    notes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One Beacon v2 answer for the whole network; members' statuses in the top-level `info`."""
+    """One Beacon v2 answer for the whole network; members' statuses (and `notes`, e.g. a
+    budget used up) in the top-level `info`."""
     body: dict[str, Any] = {
         "meta": query_meta(settings, received, merged.granularity, schema),
         "responseSummary": {"exists": merged.exists},
         "info": {
             "network": _network_line(network, merged, elapsed),
             "members": [_member_line(m) for m in merged.members],
+            **(notes or {}),
         },
     }
     if merged.total is not None:

@@ -10,13 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
+from beacon.aggregator.budget import NETWORK_BUDGET_NOTE
 from beacon.aggregator.fanout import MemberRequest, json_payload
 from beacon.aggregator.merge import merge
 from beacon.aggregator.outcomes import scalars
 from beacon.aggregator.registry import MemberState
 from beacon.aggregator.responses import network_answer
 from beacon.errors import InvalidRequest, NotFound
-from beacon.keys import FANOUT, REGISTRY, SETTINGS, VALIDATORS
+from beacon.keys import FANOUT, NETWORK_BUDGET, REGISTRY, SETTINGS, VALIDATORS
 from beacon.node.middleware import REQUEST_ID, principal
 from beacon.node.params import CONTROL_KEYS, VARIANT_ID, read_params, single_variant_params
 from beacon.node.responses import (
@@ -54,6 +55,7 @@ async def _answer(
     received: Received,
     member_request: MemberRequest,
     schema: dict[str, str],
+    notes: dict[str, str],
 ) -> web.Response:
     started = time.monotonic()
     app = request.app
@@ -61,7 +63,21 @@ async def _answer(
     outcomes = await app[FANOUT].ask_all(member_request, request.get(REQUEST_ID, ""))
     merged = merge(outcomes, granularity=member_request.granularity, k=network.k)
     elapsed = time.monotonic() - started
-    return _json(network_answer(app[SETTINGS], network, received, merged, schema, elapsed))
+    return _json(network_answer(app[SETTINGS], network, received, merged, schema, elapsed, notes))
+
+
+def _budgeted(
+    request: web.Request, granularity: Granularity, asked: str
+) -> tuple[Granularity, dict[str, str]]:
+    """The granularity the network's own budget allows this caller now (a count or records
+    spend one of the day's count answers, unless `asked` was counted today), and why if less."""
+    budget = request.app.get(NETWORK_BUDGET)
+    if budget is None or granularity < Granularity.COUNT:
+        return granularity, {}
+    person = budget.person(principal(request).subject, request.remote or "")
+    if budget.spend(person, asked):
+        return granularity, {}
+    return Granularity.BOOLEAN, {"networkBudget": NETWORK_BUDGET_NOTE}
 
 
 async def _query(request: web.Request, entry: str, ceiling: Granularity) -> web.Response:
@@ -71,7 +87,9 @@ async def _query(request: web.Request, entry: str, ceiling: Granularity) -> web.
     query = parse_query(params, max_span=settings.max_range_bases)  # 400s before any fan-out
     wanted = list(params.get("datasetIds") or [])
     _check_dataset_ids(request, wanted)
-    granularity = min(received.granularity, ceiling)
+    granularity, notes = _budgeted(
+        request, min(received.granularity, ceiling), json.dumps([entry, query.canonical()])
+    )
     variant = {k: v for k, v in params.items() if k not in CONTROL_KEYS and k != "datasetIds"}
     body = {
         "meta": {"apiVersion": API_VERSION},
@@ -98,7 +116,7 @@ async def _query(request: web.Request, entry: str, ceiling: Granularity) -> web.
         limit=received.limit,
     )
     schema = VARIANT_SCHEMA if entry == "g_variants" else INDIVIDUAL_SCHEMA
-    return await _answer(request, received, member_request, schema)
+    return await _answer(request, received, member_request, schema, notes)
 
 
 async def g_variants(request: web.Request) -> web.Response:
@@ -119,7 +137,9 @@ async def g_variant_by_id(request: web.Request) -> web.Response:
     received = Received.of({"requestedGranularity": "record", **params}, settings.default_limit)
     wanted = list(params.get("datasetIds") or [])
     _check_dataset_ids(request, wanted)
-    granularity = min(received.granularity, settings.max_granularity)
+    granularity, notes = _budgeted(
+        request, min(received.granularity, settings.max_granularity), json.dumps(["variant", key])
+    )
     forwarded = {
         "requestedGranularity": granularity.label,
         "includeResultsetResponses": "ALL",
@@ -142,7 +162,7 @@ async def g_variant_by_id(request: web.Request) -> web.Response:
         dataset_ids=tuple(wanted),
         limit=received.limit,
     )
-    return await _answer(request, received, member_request, VARIANT_SCHEMA)
+    return await _answer(request, received, member_request, VARIANT_SCHEMA, notes)
 
 
 def _member_datasets(request: web.Request) -> list[dict[str, Any]]:
