@@ -42,19 +42,20 @@ class Signer:
     """The aggregator's signing key, its issuer name and how long its tokens live."""
 
     issuer: str
-    key: PrivateKey = field(repr=False)
+    key: PrivateKey = field(repr=False, compare=False)
     lifetime: float = 60.0
+    kid: str = field(init=False)
+    """A hash of the public key: equal signers have equal keys (a reload compares them)."""
+
+    def __post_init__(self) -> None:
+        public = self.key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        object.__setattr__(self, "kid", hashlib.sha256(public).hexdigest()[:16])
 
     @property
     def algorithm(self) -> str:
         return "ES256" if isinstance(self.key, ec.EllipticCurvePrivateKey) else "RS256"
-
-    @property
-    def kid(self) -> str:
-        public = self.key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return hashlib.sha256(public).hexdigest()[:16]
 
     def jwks(self) -> dict[str, Any]:
         """The public half, as a JWKS document."""
