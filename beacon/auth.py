@@ -16,7 +16,14 @@ from enum import IntEnum
 
 from beacon.errors import Forbidden, Unauthenticated
 from beacon.results import Granularity
-from beacon.tokens import AccessConfig, KeySets, TokenError, Visa, verify_access_token
+from beacon.tokens import (
+    AccessConfig,
+    KeySets,
+    TokenError,
+    UserInfo,
+    Visa,
+    verify_access_token,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +58,10 @@ ANONYMOUS = Principal()
 
 
 async def authenticate(
-    authorization: str | None, access: AccessConfig | None, keys: KeySets | None
+    authorization: str | None,
+    access: AccessConfig | None,
+    keys: KeySets | None,
+    userinfo: UserInfo | None = None,
 ) -> Principal:
     """The caller behind an `Authorization` header; raises Unauthenticated for a bad token."""
     if authorization is None or access is None:
@@ -66,7 +76,7 @@ async def authenticate(
     if not token.strip():
         raise Unauthenticated("send credentials as `Authorization: Bearer <token>`")
     try:
-        identity = await verify_access_token(token.strip(), access, keys)
+        identity = await verify_access_token(token.strip(), access, keys, userinfo)
     except TokenError as exc:
         raise Unauthenticated(f"the bearer token was refused: {exc}") from None
     if identity.dropped:  # the pseudonym and the reasons only: never a token or a visa

@@ -229,6 +229,7 @@ def _access(section: dict[str, Any]) -> AccessConfig:
             i["jwks_url"],
             tuple(i.get("algorithms", ALGORITHMS)),
             bool(i.get("delegating", False)),
+            i.get("userinfo_url"),
         )
         for i in section["issuers"]
     )

@@ -13,7 +13,7 @@ from beacon.node.protect import Guard
 from beacon.ratelimit import RateLimiter
 from beacon.schemas import Validators
 from beacon.store import VariantStore
-from beacon.tokens import KeySets
+from beacon.tokens import KeySets, UserInfo
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", VariantStore)
@@ -21,6 +21,7 @@ VALIDATORS = web.AppKey("validators", Validators)
 REGISTRY = web.AppKey("registry", Registry)
 FANOUT = web.AppKey("fanout", FanOut)
 KEY_SETS = web.AppKey("key_sets", KeySets)
+USERINFO = web.AppKey("userinfo", UserInfo)
 AUDIT = web.AppKey("audit", AuditLog)
 GUARD = web.AppKey("guard", Guard)
 LIMITER = web.AppKey("limiter", RateLimiter)

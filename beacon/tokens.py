@@ -43,6 +43,8 @@ class Issuer:
     delegating: bool = False
     """An aggregator of our network: its `sub` is already the user's pseudonym (taken as it is,
     so a user's budgets here are the same whether they ask directly or through it)."""
+    userinfo_url: str | None = None
+    """Where this issuer's visas are read when a token carries none (OIDC userinfo)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,40 @@ class KeySets:
         return found
 
 
+FetchWithToken = Callable[[str, str], Awaitable[dict[str, Any]]]
+"""GET a URL with `Authorization: Bearer <token>` and return its JSON object; raises on failure."""
+
+
+class UserInfo:
+    """Visas from issuers' userinfo endpoints, cached per token until it expires."""
+
+    def __init__(self, fetch: FetchWithToken, *, entries: int = 10_000) -> None:
+        self._fetch = fetch
+        self._entries = entries
+        self._cache: dict[str, tuple[float, list[Any]]] = {}
+
+    async def visas(self, url: str, token: str, claims: dict[str, Any]) -> list[Any]:
+        """The `ga4gh_passport_v1` list of the caller's userinfo (whose `sub` must be the
+        token's); raises ValueError when the answer is not usable."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.time()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = await self._fetch(url, token)
+        if found.get("sub") != claims["sub"]:
+            raise ValueError("the userinfo is not the token's subject")
+        visas = found.get("ga4gh_passport_v1", [])
+        if not isinstance(visas, list):
+            raise ValueError("ga4gh_passport_v1 is not a list")
+        if len(self._cache) >= self._entries:
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            if len(self._cache) >= self._entries:
+                self._cache.pop(next(iter(self._cache)))
+        self._cache[key] = (float(claims["exp"]), visas)
+        return visas
+
+
 def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         header = jwt.get_unverified_header(token)
@@ -153,8 +189,11 @@ def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return header, claims
 
 
-async def verify_access_token(token: str, config: AccessConfig, keys: KeySets) -> Identity:
-    """The caller behind `token`; raises TokenError for anything untrusted."""
+async def verify_access_token(
+    token: str, config: AccessConfig, keys: KeySets, userinfo: UserInfo | None = None
+) -> Identity:
+    """The caller behind `token`; raises TokenError for anything untrusted. Visas come from the
+    token, else from the issuer's userinfo endpoint when one is configured."""
     header, claims = _unverified(token)
     issuer = next((i for i in config.issuers if i.issuer == claims.get("iss")), None)
     if issuer is None:
@@ -179,6 +218,13 @@ async def verify_access_token(token: str, config: AccessConfig, keys: KeySets) -
         if not issuer.delegating
         else _delegated_subject(verified["sub"])
     )
+    if "ga4gh_passport_v1" not in verified and issuer.userinfo_url and userinfo is not None:
+        try:
+            visas = await userinfo.visas(issuer.userinfo_url, token, verified)
+        except Exception as exc:  # no visas, not a refused caller: they stay PUBLIC
+            log.warning("userinfo not read", extra={"issuer": issuer.issuer, "reason": str(exc)})
+            return Identity(subject, dropped=("userinfo could not be read",))
+        return await identity_from_visas(subject, visas, config, keys)
     visas = verified.get("ga4gh_passport_v1", [])
     return await identity_from_visas(subject, visas, config, keys)
 

@@ -15,7 +15,7 @@ from beacon.audit import COLLECTION as AUDIT_COLLECTION
 from beacon.audit import AuditLog
 from beacon.bodies import read_capped
 from beacon.config import Settings
-from beacon.keys import AUDIT, GUARD, KEY_SETS, LIMITER, SETTINGS, STORE, VALIDATORS
+from beacon.keys import AUDIT, GUARD, KEY_SETS, LIMITER, SETTINGS, STORE, USERINFO, VALIDATORS
 from beacon.node.middleware import auth_middleware, error_middleware
 from beacon.node.protect import Guard
 from beacon.node.routes import add_routes
@@ -25,7 +25,7 @@ from beacon.store.connect import database
 from beacon.store.ledger import Ledger
 from beacon.store.mongo import MongoStore
 from beacon.store.reference import ReferenceFrequencies
-from beacon.tokens import KeySets
+from beacon.tokens import KeySets, UserInfo
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,18 @@ async def _key_sets_ctx(app: web.Application) -> AsyncIterator[None]:
                 raise ValueError("key set is not a JSON object")
             return document
 
+        async def fetch_userinfo(url: str, token: str) -> dict[str, Any]:
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            async with session.get(url, headers=headers, allow_redirects=False) as response:
+                response.raise_for_status()
+                raw = await read_capped(response, _KEY_SET_BYTES)
+            document = json.loads(raw)
+            if not isinstance(document, dict):
+                raise ValueError("userinfo is not a JSON object")
+            return document
+
         app[KEY_SETS] = KeySets(fetch)
+        app[USERINFO] = UserInfo(fetch_userinfo)
         yield
 
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from beacon.audit import AuditEntry
 from beacon.auth import ANONYMOUS, Principal, authenticate
 from beacon.errors import BeaconError, TooManyRequests, Unauthenticated
-from beacon.keys import AUDIT, KEY_SETS, LIMITER, SETTINGS
+from beacon.keys import AUDIT, KEY_SETS, LIMITER, SETTINGS, USERINFO
 from beacon.node.responses import error_body
 from beacon.ratelimit import retry_after
 
@@ -77,6 +77,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             request.headers.get("Authorization"),
             request.app[SETTINGS].access,
             request.app.get(KEY_SETS),
+            request.app.get(USERINFO),
         )
     except Unauthenticated:
         audit = request.app.get(AUDIT)
