@@ -357,9 +357,11 @@ def _signer(section: Mapping[str, Any], path: Path, errors: list[str]) -> Signer
     if not isinstance(key_file, str) or not isinstance(issuer, str):
         errors.append(f"{path}: [network] needs signing_key_file and issuer together")
         return None
-    lifetime = float(section.get("token_lifetime_seconds", 60))
+    lifetime = section.get("token_lifetime_seconds", 60)
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int | float):
+        return None  # the schema check reports it
     try:
-        return load_signer(path.parent / key_file, issuer, lifetime)
+        return load_signer(path.parent / key_file, issuer, float(lifetime))
     except SigningKeyError as exc:
         errors.append(f"{path}: [network] signing_key_file: {exc}")
         return None

@@ -238,7 +238,7 @@ _PSEUDONYM = re.compile(r"^(anonymous:)?[0-9a-f]{32}$")
 
 
 def _delegated_subject(subject: Any) -> str:
-    if not isinstance(subject, str) or not _PSEUDONYM.match(subject):
+    if not isinstance(subject, str) or not _PSEUDONYM.fullmatch(subject):
         raise TokenError("a delegated token's sub must be a pseudonym")
     return subject
 

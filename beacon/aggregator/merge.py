@@ -45,6 +45,8 @@ class MemberSummary:
     detail: str = ""
     http_status: int | None = None
     nested: tuple[dict[str, Any], ...] = ()
+    withheld: tuple[str, ...] = ()
+    """What the member held back from this caller (`notAnswerable`, `countBudget`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,9 @@ def _answered(
     body = outcome.body
     summary = body["responseSummary"]
     exists = bool(summary["exists"])
+    info = body.get("info")
+    nested = info.get("members") if isinstance(info, dict) else None
+    withheld = tuple(n for n in _WITHHELD if isinstance(info, dict) and n in info)
     count: ShownCount | None = None
     if granularity >= Granularity.COUNT:
         if sets:
@@ -129,10 +134,10 @@ def _answered(
             count = total_of(parts, k)
         elif "numTotalResults" in summary:
             count = threshold(summary["numTotalResults"], k, _upstream(summary))
-        else:
-            count = ShownCount(k, (NO_COUNT,)) if exists else ShownCount(0)
-    info = body.get("info")
-    nested = info.get("members") if isinstance(info, dict) else None
+        elif exists:
+            count = ShownCount(k, (NO_COUNT,))
+        elif not withheld:  # a member that held its answer back did not say 0
+            count = ShownCount(0)
     return MemberSummary(
         outcome.member,
         Status.OK,
@@ -142,8 +147,12 @@ def _answered(
         count=count,
         cached=outcome.cached,
         nested=_nested(nested),
+        withheld=withheld,
     )
 
+
+_WITHHELD = ("notAnswerable", "countBudget", "networkBudget")
+"""Notes of a member (node or inner aggregator) that it held something back from this caller."""
 
 _NESTED_FIELDS = ("id", "country", "name", "beaconId", "status", "exists")
 _NESTED_DEPTH = 4

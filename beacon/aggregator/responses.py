@@ -83,6 +83,8 @@ def _member_line(summary: MemberSummary) -> dict[str, Any]:
         line["detail"] = summary.detail
     if summary.nested:
         line["members"] = list(summary.nested)
+    if summary.withheld:
+        line["withheld"] = list(summary.withheld)
     return line
 
 
