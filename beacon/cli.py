@@ -197,9 +197,9 @@ def _parser() -> argparse.ArgumentParser:
     load_ref.add_argument("--assembly", required=True, help="GRCh37 (hg19) or GRCh38 (hg38)")
     load_ref.set_defaults(func=reference)
     check = commands.add_parser("config", help="configuration").add_subparsers(required=True)
-    check.add_parser("check", help="validate settings and config file").set_defaults(
-        func=config_check
-    )
+    validate = check.add_parser("check", help="validate settings and config file")
+    _config_option(validate)
+    validate.set_defaults(func=config_check)
     from beacon.client import add_query_command
     from beacon.demo import add_demo_commands
 

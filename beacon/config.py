@@ -188,15 +188,17 @@ def _protection(section: dict[str, Any]) -> Protection:
     given: dict[str, Any] = {}
     for name, kind in (
         ("gate", bool),
+        ("noise", bool),
         ("gate_error", float),
         ("risk_p", float),
         ("count_epsilon", float),
         ("count_budget", int),
         ("rate_per_minute", int),
+        ("count_min_frequency", float),
     ):
         if name in section:
             given[name] = kind(section[name])
-    return Protection(**given)  # fmt: skip
+    return Protection(**given)
 
 
 def _policy(section: dict[str, Any]) -> AccessPolicy:

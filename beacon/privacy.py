@@ -171,6 +171,9 @@ class Protection:
     risk_p: float = 0.5
     count_epsilon: float = 0.5
     count_budget: int = 100
+    count_min_frequency: float = 0.01
+    """REGISTERED counts only where the reference alleles weigh as much as one allele this
+    common (PRIVACY.md measured noise plus a budget behind a 1% gate); rarer: booleans."""
     rate_per_minute: int = 120
     history_max: int = 50_000
     """Answers remembered per user and dataset release; past it, budgeted answers are "no"."""
@@ -178,6 +181,11 @@ class Protection:
     @property
     def budget(self) -> float:
         return -math.log10(self.risk_p)
+
+    @property
+    def count_weight(self) -> float:
+        """The reference weight (see `weight`) of one allele of `count_min_frequency`."""
+        return weight([self.count_min_frequency])
 
 
 def weight(frequencies: Iterable[float]) -> float:

@@ -76,8 +76,11 @@ async def db_name(mongo: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[str]
     await mongo.drop_database(name)
 
 
-UNPROTECTED = Protection(gate=False, noise=False, rate_per_minute=0)
-"""No gate, no noise, no rate limit (budgets still apply to signed-in callers)."""
+UNPROTECTED = Protection(
+    gate=False, noise=False, rate_per_minute=0, risk_p=1e-300, count_min_frequency=0.0
+)
+"""No gate, no noise, no rate limit, counts for every allele and a risk budget (B = 300) no
+test spends; the count budget still applies to signed-in callers."""
 
 
 @pytest.fixture

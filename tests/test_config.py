@@ -732,3 +732,27 @@ def test_a_higher_tier_never_gets_less_than_a_lower_one(tmp_path: Path) -> None:
         Tier.REGISTERED: Granularity.COUNT,
         Tier.CONTROLLED: Granularity.COUNT,
     }
+
+
+def test_every_privacy_setting_is_read(tmp_path: Path) -> None:
+    """Each `[privacy]` key reaches Settings (a key the schema accepts but the loader drops
+    would silently keep a default the operator turned off)."""
+    from beacon.privacy import Protection
+
+    given = {
+        "gate": False,
+        "noise": False,
+        "gate_error": 0.01,
+        "risk_p": 0.1,
+        "count_epsilon": 0.3,
+        "count_budget": 7,
+        "count_min_frequency": 0.02,
+        "rate_per_minute": 9,
+    }
+    lines = [f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in given.items()]
+    path = tmp_path / "beacon.toml"
+    path.write_text("[privacy]\nk = 3\n" + "\n".join(lines) + "\n")
+    settings = load_settings({}, path)
+    assert settings.k == 3
+    assert settings.protection == Protection(**given)  # type: ignore[arg-type]
+    assert set(given) | {"history_max"} == {f.name for f in dataclasses.fields(Protection)}

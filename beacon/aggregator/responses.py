@@ -19,6 +19,12 @@ def count_fields(count: ShownCount) -> dict[str, Any]:
     return fields
 
 
+WITHHELD_BY_MEMBERS = (
+    "these members did not answer at your access tier (the allele is too rare for an anonymous "
+    "answer); sign in as a registered researcher to ask them"
+)
+
+
 def network_answer(
     settings: Settings,
     network: NetworkConfig,
@@ -39,6 +45,9 @@ def network_answer(
             **(notes or {}),
         },
     }
+    withheld = [m.member.id for m in merged.members if "notAnswerable" in m.withheld]
+    if withheld:  # "no" from everyone else is not "no" from these
+        body["info"]["notAnswerable"] = {"members": withheld, "message": WITHHELD_BY_MEMBERS}
     if merged.total is not None:
         body["responseSummary"].update(
             numTotalResults=merged.total.value, **count_fields(merged.total)

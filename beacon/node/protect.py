@@ -23,6 +23,10 @@ NOT_ANSWERABLE = (
     "not answerable at this tier: the allele is too rare in the reference population for an "
     "anonymous answer to be safe; sign in as a registered researcher (bearer token) to ask"
 )
+TOO_RARE_TO_COUNT = (
+    "counts are given only for alleles at least as common in the reference population as "
+    "[privacy] count_min_frequency; answered as boolean"
+)
 COUNTS_USED = (
     "your count answers for this dataset release are used up; answered as boolean until the "
     "next release"
@@ -38,6 +42,9 @@ class Guarded:
     found: list[DatasetHits]
     withheld: list[str] = field(default_factory=list)
     boolean_only: list[str] = field(default_factory=list)
+    budget_spent: list[str] = field(default_factory=list)
+    too_rare: list[str] = field(default_factory=list)
+    """Of `boolean_only`: count budget used up, or the allele too rare for a count."""
     noised: set[str] = field(default_factory=set)
     spent: float = 0.0
 
@@ -84,13 +91,19 @@ class Guard:
         if tier is Tier.CONTROLLED:
             return hits
         guarded.noised.add(ds.id)
-        common = await self._common(asked, ds.assembly, ds.samples)
+        reference = await self.reference.lookup(asked.query, ds.assembly)
+        weight_ = reference[0] if reference is not None else 0.0
+        common = gate_open(weight_, ds.samples, self.protection.gate_error)
         if tier is Tier.PUBLIC or caller.subject is None:
-            if common:
+            if common or not self.protection.gate:
                 return hits
             guarded.withheld.append(ds.id)
             return DatasetHits(ds, 0, (), None, {"note": NOT_ANSWERABLE})
         counting = asked.granularity >= Granularity.COUNT
+        if counting and weight_ < self.protection.count_weight:
+            counting = False  # too rare for a count that noise and a budget keep safe
+            guarded.boolean_only.append(ds.id)
+            guarded.too_rare.append(ds.id)
         if common and not counting:
             return hits
         for _ in range(_RETRIES):
@@ -100,17 +113,11 @@ class Guard:
                 shown, spent, counted = decided
                 if counting and not counted:
                     guarded.boolean_only.append(ds.id)
+                    guarded.budget_spent.append(ds.id)
                 guarded.spent += spent
                 return shown
         guarded.boolean_only.append(ds.id)  # fail closed: an answer that spends nothing
         return _no(hits)
-
-    async def _common(self, asked: Asked, assembly: str, samples: int) -> bool:
-        """Whether the PUBLIC gate answers this query for a dataset of `samples` people."""
-        if not self.protection.gate:
-            return True
-        found = await self.reference.lookup(asked.query, assembly)
-        return found is not None and gate_open(found[0], samples, self.protection.gate_error)
 
     async def _registered(
         self, account: Account, asked: Asked, hits: DatasetHits, common: bool, counting: bool

@@ -15,7 +15,13 @@ from beacon.node import framework
 from beacon.node.middleware import REQUEST_ID, principal
 from beacon.node.openapi import openapi_document
 from beacon.node.params import VARIANT_ID, read_params, single_variant_params
-from beacon.node.protect import COUNTS_USED, NOT_ANSWERABLE, Asked, Guarded
+from beacon.node.protect import (
+    COUNTS_USED,
+    NOT_ANSWERABLE,
+    TOO_RARE_TO_COUNT,
+    Asked,
+    Guarded,
+)
 from beacon.node.responses import (
     Received,
     collections_body,
@@ -150,8 +156,10 @@ def _notes(guarded: Guarded) -> dict[str, Any]:
     notes: dict[str, Any] = {}
     if guarded.withheld:
         notes["notAnswerable"] = {"datasets": guarded.withheld, "message": NOT_ANSWERABLE}
-    if guarded.boolean_only:
-        notes["countBudget"] = {"datasets": guarded.boolean_only, "message": COUNTS_USED}
+    if guarded.budget_spent:
+        notes["countBudget"] = {"datasets": guarded.budget_spent, "message": COUNTS_USED}
+    if guarded.too_rare:
+        notes["tooRareToCount"] = {"datasets": guarded.too_rare, "message": TOO_RARE_TO_COUNT}
     return notes
 
 

@@ -600,7 +600,7 @@ def member_settings(
     return replace(settings, info=info, access=access, policy=POLICY, protection=protection)
 
 
-GATED = Protection(gate=True, noise=False, rate_per_minute=0)
+GATED = Protection(gate=True, noise=False, rate_per_minute=0, count_min_frequency=0.0)
 """The PUBLIC gate on (no reference frequencies are loaded: rare to PUBLIC callers), budgets
 on, no noise (counts as they are), no request limit."""
 
@@ -678,6 +678,7 @@ async def test_an_anonymous_caller_gets_the_public_answer(network: NetworkFactor
         assert line["exists"] is False
         assert line["withheld"] == ["notAnswerable"]  # held back, not "none found"
         assert "count" not in line  # never an exact 0 for what the member did not tell
+        assert body["info"]["notAnswerable"]["members"] == ["se"]
         assert _sets(body) == {}
     status, body = await ANONYMOUS.ask(net.aggregator, **SHARED, datasetIds="reg")
     assert status == 200
@@ -686,7 +687,9 @@ async def test_an_anonymous_caller_gets_the_public_answer(network: NetworkFactor
 
 async def test_an_anonymous_caller_without_the_gate(network: NetworkFactory) -> None:
     """With the gate off, PUBLIC answers are booleans of the open dataset only."""
-    net = await network(Protection(gate=False, noise=False, rate_per_minute=0))
+    net = await network(
+        Protection(gate=False, noise=False, rate_per_minute=0, count_min_frequency=0.0)
+    )
     body = await net.through(ANONYMOUS, **SHARED, requestedGranularity="count")
     assert member_lines(body)["se"]["exists"] is True
     assert body["responseSummary"]["exists"] is True
@@ -855,7 +858,9 @@ async def test_a_delegated_token_whose_sub_is_not_a_pseudonym_is_refused(
 async def test_signed_in_answers_always_reach_the_member(network: NetworkFactory) -> None:
     """Two people asking the same through the aggregator are both asked about at the member;
     two anonymous callers share the aggregator's cached answer."""
-    net = await network(Protection(gate=False, noise=False, rate_per_minute=0))
+    net = await network(
+        Protection(gate=False, noise=False, rate_per_minute=0, count_min_frequency=0.0)
+    )
     query = {**SHARED, "requestedGranularity": "count"}
     await net.through(net.bona_fide("alice"), **query)
     await net.through(net.bona_fide("bob"), **query)
@@ -869,7 +874,10 @@ async def test_signed_in_answers_always_reach_the_member(network: NetworkFactory
 async def test_member_request_limits_follow_each_caller(network: NetworkFactory) -> None:
     """The member limits each person behind the aggregator, not the aggregator: alice spends
     her own requests (directly or not), bob and anonymous callers have their own."""
-    net = await network(Protection(gate=False, noise=False, rate_per_minute=3), cache_entries=0)
+    net = await network(
+        Protection(gate=False, noise=False, rate_per_minute=3, count_min_frequency=0.0),
+        cache_entries=0,
+    )
     alice, bob = net.bona_fide("alice"), net.bona_fide("bob")
     for _ in range(2):
         await net.through(alice, **SHARED)
