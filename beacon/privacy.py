@@ -216,7 +216,8 @@ def gate_open(reference_weight: float, samples: int, error: float) -> bool:
 
 
 def f_min(samples: int, error: float) -> float:
-    """The smallest reference frequency the PUBLIC gate answers for a dataset of `samples`."""
+    """ln(1/e)/(2N): to first order, the smallest reference frequency the PUBLIC gate answers
+    for a dataset of `samples` (the exact boundary, from `gate_open`, is a little lower)."""
     return math.log(1 / error) / (2 * samples) if samples > 0 else math.inf
 
 

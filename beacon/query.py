@@ -242,10 +242,16 @@ class AlleleQuery:
         applied = ref[:offset] + allele.alt + ref[offset + len(allele.ref) :]
         return bases_match(self.alt, applied)
 
-    def canonical(self) -> str:
-        """A string equal for equal queries however they were written (for caches and keys)."""
+    def canonical(self, *, assembly: bool = True) -> str:
+        """A string equal for equal queries however they were written (for caches and keys).
+
+        `assembly=False` leaves the assembly out, for keys that also name a dataset (which has
+        one assembly): asking with or without `assemblyId` is then the same question.
+        """
         fields = {name: getattr(self, name) for name in self.__slots__}
         del fields["variant_type"]  # as spelled; `variant_types` carries its meaning
+        if not assembly:
+            del fields["assembly"]
         if fields["variant_types"] is not None:
             fields["variant_types"] = sorted(fields["variant_types"])
         return json.dumps(fields, sort_keys=True, default=str)

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
+import math
 import random
+from collections import Counter
 
 import pytest
 
 from beacon.auth import ANONYMOUS, Principal
-from beacon.privacy import ShownCount, disclose, threshold, total_of
+from beacon.privacy import (
+    COUNTED,
+    NEGLIGIBLE_COST,
+    Noise,
+    Protection,
+    ShownCount,
+    absent_probability,
+    disclose,
+    f_min,
+    gate_open,
+    geometric_noise,
+    noise_key,
+    noisy,
+    risk_cost,
+    threshold,
+    total_of,
+    weight,
+)
 from beacon.query import sequence_allele
 from beacon.results import AlleleCounts, DatasetHits, DatasetInfo, Granularity, VariantHit
 
@@ -382,3 +403,294 @@ def test_disclose_never_reveals_a_hidden_count(k: int) -> None:
                 assert total.precision == "imprecise"
             assert total == total_of(list(shown.values()), 1)  # parts already thresholded
         assert disclosure.exists is any(true.values())
+
+
+# The membership defences' pure functions (../shared/PRIVACY.md): the reference gate, the risk
+# cost of a "yes", keyed count noise.
+
+LN2 = math.log(2)
+
+
+@pytest.mark.parametrize(
+    ("frequencies", "expected"),
+    [
+        ([], 0.0),
+        ([0.0], 0.0),
+        ([-0.25], 0.0),  # a negative frequency is taken as 0
+        ([0.5], LN2),
+        ([0.5, 0.5], 2 * LN2),
+        ([0.75, 0.5], 3 * LN2),
+        ([1e-12], 1e-12),
+        ([0.999999], -math.log(1e-6)),
+        ([1.0], math.inf),
+        ([1.5], math.inf),
+        ([0.3, 1.0, 0.2], math.inf),
+    ],
+)
+def test_weight(frequencies: list[float], expected: float) -> None:
+    assert weight(frequencies) == pytest.approx(expected, rel=1e-9)
+    assert weight(iter(frequencies)) == weight(frequencies)  # any iterable, read once
+
+
+@pytest.mark.parametrize(
+    ("frequencies", "samples", "expected"),
+    [
+        ([], 10, 1.0),  # no allele to match: "no" is certain
+        ([0.5], 1, 0.25),
+        ([0.5], 2, 0.0625),
+        ([0.5, 0.5], 1, 0.0625),
+        ([0.1], 1000, 0.9**2000),
+        ([0.01, 0.02, 0.03], 50, (0.99 * 0.98 * 0.97) ** 100),
+        ([1.0], 1, 0.0),  # an allele everyone has: "no" is impossible
+        ([0.5], 0, 1.0),  # nobody in the dataset
+        ([], 0, 1.0),
+    ],
+)
+def test_absent_probability(frequencies: list[float], samples: int, expected: float) -> None:
+    """D = prod (1-f)^(2N), whether built from weight() or directly."""
+    assert absent_probability(weight(frequencies), samples) == pytest.approx(expected, rel=1e-9)
+
+
+def exact_gate_frequency(samples: int, error: float) -> float:
+    """The frequency at which one allele's (1-f)^(2N) is exactly e: the gate's true boundary."""
+    return float(1 - error ** (1 / (2 * samples)))
+
+
+GATES = [(n, e) for n in (1, 4, 50, 1000, 100_000) for e in (1e-6, 1e-3, 0.05, 0.5)]
+
+
+@pytest.mark.parametrize(("samples", "error"), GATES)
+def test_gate_open_at_its_boundary(samples: int, error: float) -> None:
+    """One allele: closed just below (1-f)^(2N) = e, open at it and above; f_min (first order)
+    is never below the true boundary, so a reference frequency of f_min is always answered."""
+    boundary = exact_gate_frequency(samples, error)
+    assert not gate_open(weight([boundary * (1 - 1e-6)]), samples, error)
+    assert gate_open(weight([boundary * (1 + 1e-6)]), samples, error)
+    assert gate_open(weight([min(f_min(samples, error), 1.0)]), samples, error)
+    assert gate_open(weight([1.0]), samples, error)
+    assert not gate_open(weight([]), samples, error)  # matches no reference allele
+    assert not gate_open(weight([boundary * (1 - 1e-6)]), 0, error)  # an empty dataset
+
+
+@pytest.mark.parametrize(("samples", "error"), GATES)
+def test_gate_open_over_several_alleles(samples: int, error: float) -> None:
+    """Several alleles open the gate together when their product is small enough: two alleles
+    each making (1-f)^(2N) = sqrt(e) are answered, either alone is not (unless e >= 1)."""
+    half = 1 - math.sqrt(error) ** (1 / (2 * samples))
+    assert not gate_open(weight([half * (1 - 1e-6)]), samples, error)
+    assert gate_open(weight([half * (1 + 1e-6)] * 2), samples, error)
+    assert not gate_open(weight([half * (1 - 1e-6)] * 2), samples, error)
+
+
+@pytest.mark.parametrize(
+    ("samples", "error", "expected"),
+    [
+        (1000, 1e-3, 0.00345387764),  # PRIVACY.md: "f >= 0.35% at N = 1,000"
+        (1, 1e-3, 3.45387764),  # first order: above 1 for a tiny dataset
+        (4, 1e-3, 0.863469410),
+        (50, 1e-3, 0.0690775528),
+        (100_000, 1e-3, 0.0000345387764),
+        (1000, 0.5, 0.000346573590),
+        (0, 1e-3, math.inf),
+    ],
+)
+def test_f_min(samples: int, error: float, expected: float) -> None:
+    assert f_min(samples, error) == pytest.approx(expected, rel=1e-8)
+
+
+@pytest.mark.parametrize(("samples", "error"), GATES)
+def test_f_min_is_the_first_order_boundary(samples: int, error: float) -> None:
+    """f_min = ln(1/e)/(2N) is at or above the true boundary 1 - e^(1/(2N)), by a factor of at
+    most 1 + f_min: so an f below f_min (1 - f_min) is refused, and f_min is answered. (Close
+    for real datasets, 0.2% at N = 1,000; not for tiny ones: at N = 4, 0.86 against 0.58.)"""
+    boundary = exact_gate_frequency(samples, error)
+    found = f_min(samples, error)
+    assert boundary <= found <= boundary * (1 + found)
+    assert not gate_open(weight([found * (1 - found) * (1 - 1e-6)]), samples, error)
+    assert gate_open(weight([min(found, 1.0)]), samples, error)
+
+
+@pytest.mark.parametrize(
+    ("frequencies", "samples", "expected"),
+    [
+        ([1 - 0.25 ** (1 / 8)], 4, -math.log10(0.75)),  # D = 0.25
+        ([0.5], 1, -math.log10(0.75)),
+        ([0.5, 0.5], 1, -math.log10(1 - 0.0625)),
+        ([0.0], 10, math.inf),  # D = 1: a "yes" says all there is
+        ([], 10, math.inf),
+        ([0.5], 0, math.inf),
+        ([1.0], 10, 0.0),  # D = 0: a "yes" says nothing
+        ([0.3], 1000, 0.0),  # D underflows: nothing to charge
+    ],
+)
+def test_risk_cost(frequencies: list[float], samples: int, expected: float) -> None:
+    assert risk_cost(weight(frequencies), samples) == pytest.approx(expected, rel=1e-9, abs=0)
+
+
+def test_risk_cost_grows_as_alleles_get_rarer() -> None:
+    costs = [risk_cost(weight([f]), 100) for f in (0.5, 0.05, 0.01, 0.005, 0.001, 1e-5)]
+    assert costs == sorted(costs)
+    assert len(set(costs)) == len(costs)
+    assert costs[0] < NEGLIGIBLE_COST < costs[-1]
+
+
+@pytest.mark.parametrize(
+    ("p", "budget", "fits"),
+    [(0.5, 0.3010300, 2), (0.1, 1.0, 8), (0.9, 0.0457575, 0)],
+)
+def test_protection_budget(p: float, budget: float, fits: int) -> None:
+    """B = -log10(p); a carrier pays `fits` "yes" answers costing -log10(0.75) (D = 0.25)."""
+    found = Protection(risk_p=p).budget
+    assert found == pytest.approx(budget, rel=1e-5)
+    assert math.floor(found / -math.log10(0.75)) == fits
+
+
+def test_protection_defaults() -> None:
+    """PRIVACY.md's measured settings: e = 1e-3, p = 0.5, epsilon 0.5, 100 counts per release,
+    counts behind a 1% frequency."""
+    found = Protection()
+    assert (found.gate, found.gate_error, found.noise, found.risk_p) == (True, 1e-3, True, 0.5)
+    assert (found.count_epsilon, found.count_budget, found.count_min_frequency) == (0.5, 100, 0.01)
+
+
+@pytest.mark.parametrize(
+    ("minimum", "frequencies", "counted"),
+    [
+        (0.01, [0.01], True),
+        (0.01, [0.0099], False),
+        (0.01, [0.02], True),
+        (0.01, [0.006, 0.006], True),  # several alleles weigh together
+        (0.01, [0.004, 0.004], False),
+        (0.01, [], False),
+        (0.0, [], True),  # 0: every count answered
+        (1.0, [0.999], False),
+        (1.0, [1.0], True),
+    ],
+)
+def test_count_weight(minimum: float, frequencies: list[float], counted: bool) -> None:
+    """REGISTERED counts where the reference weight is at least one allele of the minimum's."""
+    found = Protection(count_min_frequency=minimum).count_weight
+    assert found == weight([minimum])
+    assert (weight(frequencies) >= found) is counted
+
+
+SECRET = bytes(range(32))
+
+
+def test_noise_key() -> None:
+    """An HMAC-SHA256 of the parts joined by a separator no part can fake."""
+    key = noise_key(SECRET, "query", "dataset", "release", "total")
+    assert key == hmac.new(SECRET, b"query\x1fdataset\x1frelease\x1ftotal", "sha256").digest()
+    assert len(key) == 32
+    assert noise_key(SECRET, "query", "dataset", "release", "total") == key
+    others = [
+        noise_key(bytes(32), "query", "dataset", "release", "total"),
+        noise_key(SECRET, "query ", "dataset", "release", "total"),
+        noise_key(SECRET, "query", "dataset2", "release", "total"),
+        noise_key(SECRET, "query", "dataset", "release2", "total"),
+        noise_key(SECRET, "query", "dataset", "release", "individuals"),
+        noise_key(SECRET, "querydataset", "", "release", "total"),
+        noise_key(SECRET, "query", "dataset", "release"),
+    ]
+    assert len({key, *others}) == 1 + len(others)
+
+
+def keys_for(n: int) -> list[bytes]:
+    return [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(n)]
+
+
+def test_geometric_noise_is_a_function_of_its_key() -> None:
+    for key in keys_for(200):
+        draws = {geometric_noise(key, 0.5) for _ in range(3)}
+        assert len(draws) == 1
+        assert isinstance(draws.pop(), int)
+    assert len({geometric_noise(key, 0.5) for key in keys_for(200)}) > 5
+    # the extremes of the key space give finite draws
+    assert geometric_noise(bytes(32), 0.5) == 0
+    assert geometric_noise(bytes(8) + b"\xff" * 24, 0.5) > 60
+    assert geometric_noise(b"\xff" * 8 + bytes(24), 0.5) < -60
+
+
+@pytest.mark.parametrize("epsilon", [0.1, 0.5, 2.0])
+def test_geometric_noise_distribution(epsilon: float) -> None:
+    """Over many keys, P(x) = (1-a)/(1+a) a^|x| with a = exp(-epsilon): mean 0, P(0), symmetric,
+    variance 2a/(1-a)^2."""
+    draws = [geometric_noise(key, epsilon) for key in keys_for(40_000)]
+    a = math.exp(-epsilon)
+    n = len(draws)
+    variance = 2 * a / (1 - a) ** 2
+    mean = sum(draws) / n
+    assert abs(mean) < 4 * math.sqrt(variance / n)
+    seen = Counter(draws)
+    for x in (0, 1, 2, 3):
+        expected = (1 - a) / (1 + a) * a**x
+        spread = 4 * math.sqrt(expected * (1 - expected) / n)
+        assert seen[x] / n == pytest.approx(expected, abs=spread), x
+        assert seen[-x] / n == pytest.approx(expected, abs=spread), -x
+    empirical = sum((d - mean) ** 2 for d in draws) / (n - 1)
+    assert empirical == pytest.approx(variance, rel=0.1)
+
+
+@pytest.mark.parametrize("count", [-3, 0])
+def test_noisy_zero_stays_zero(count: int) -> None:
+    """Nothing found is shown as nothing found, unmarked: a boolean "no" says as much."""
+    for key in keys_for(500):
+        assert noisy(count, key, 0.5) == ShownCount(0)
+
+
+@pytest.mark.parametrize("count", [1, 2, 5, 40])
+def test_noisy_positive_stays_positive(count: int) -> None:
+    """A count found stays at least 1 (it must not contradict `exists`), marked "noise"; and it
+    is the count plus the key's noise otherwise."""
+    shown = [noisy(count, key, 0.5) for key in keys_for(2000)]
+    assert all(s.adjusted == ("noise",) and s.precision == "imprecise" for s in shown)
+    assert min(s.value for s in shown) >= 1
+    for key, s in zip(keys_for(2000), shown, strict=True):
+        assert s.value == max(1, count + geometric_noise(key, 0.5))
+    assert len({s.value for s in shown}) > 5
+
+
+def noise_for(secret: bytes, datasets: str) -> Noise:
+    return Noise(secret, '{"q": 1}', 0.5, frozenset(datasets.split()))
+
+
+def test_disclose_adds_keyed_noise_then_the_threshold() -> None:
+    """Noised datasets show threshold(noisy(count)), keyed by query, dataset, release and kind;
+    the others the threshold alone; totals are sums of what is shown."""
+    counts: Counts = {"a": (40, 30), "b": (2, 2), "c": (0, 0), "d": (12, None)}
+    found = found_of(counts)
+    for secret in keys_for(50):
+        disclosure = disclose(
+            found, principal=ANONYMOUS, requested=COUNT, ceiling=COUNT, k=5,
+            noise=noise_for(secret, "a b c"),
+        )  # fmt: skip
+        for hits in disclosure.datasets:
+            for kind, true in zip(COUNTED, counts[hits.dataset.id], strict=True):
+                shown = disclosure.shown(hits, kind)
+                if hits.dataset.id == "d":
+                    expected = threshold(true or 0, 5)
+                else:
+                    key = noise_key(secret, '{"q": 1}', hits.dataset.id, "r1", kind)
+                    noised = noisy(true or 0, key, 0.5)
+                    expected = threshold(noised.value, 5, noised.adjusted)
+                assert shown == expected, (hits.dataset.id, kind)
+        for kind in COUNTED:
+            parts = [disclosure.shown(h, kind) for h in disclosure.datasets]
+            assert disclosure.total(kind) == total_of(parts, 1)
+            assert "noise" in disclosure.total(kind).adjusted
+        assert disclosure.shown(disclosure.datasets[2], "total") == ShownCount(0)
+        assert disclosure.exists
+
+
+def test_disclose_noise_is_the_same_for_the_same_query_only() -> None:
+    found = found_of({"a": (40, 30)})
+
+    def shown(secret: bytes, canonical: str) -> tuple[int, int]:
+        noise = Noise(secret, canonical, 0.5, frozenset({"a"}))
+        d = disclose(found, principal=ANONYMOUS, requested=COUNT, ceiling=COUNT, noise=noise)
+        return d.shown(d.datasets[0], "total").value, d.shown(d.datasets[0], "individuals").value
+
+    for secret in keys_for(20):
+        assert shown(secret, "q1") == shown(secret, "q1")
+    assert len({shown(secret, "q1") for secret in keys_for(40)}) > 5
+    assert len({shown(SECRET, f"q{i}") for i in range(40)}) > 5

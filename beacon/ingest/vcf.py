@@ -306,7 +306,8 @@ def _info_frequency(record: Any, index: int) -> float | None:
     if af is not None:
         values = af if isinstance(af, tuple) else (af,)
         if len(values) >= index and values[index - 1] is not None:
-            value = float(values[index - 1])
+            # htslib reads AF as a 32-bit float: 0.01 arrives as 0.0099999998
+            value = float(f"{float(values[index - 1]):.7g}")
             return value if 0.0 <= value <= 1.0 else None
     ac, an = record.INFO.get("AC"), record.INFO.get("AN")
     if ac is None or not an:

@@ -9,7 +9,8 @@ nothing here applies. The decisions are `beacon.privacy`'s; this module fetches 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass, field, replace
 
 from beacon.auth import AccessPolicy, Principal, Tier
 from beacon.privacy import NEGLIGIBLE_COST, Protection, gate_open, risk_cost, weight
@@ -32,6 +33,7 @@ COUNTS_USED = (
     "next release"
 )
 _RETRIES = 5
+_LOCKS = 10_000
 
 
 @dataclass
@@ -74,14 +76,58 @@ class Guard:
         self.store = store
         self.ledger = ledger
         self.reference = reference
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def apply(self, caller: Principal, asked: Asked, found: list[DatasetHits]) -> Guarded:
         if not self.policy.enforced:
             return Guarded(found)
         guarded = Guarded([])
+        registered = [h for h in found if self.policy.tier(caller, h.dataset.id) is Tier.REGISTERED]
+        if caller.subject is not None and registered:
+            # One answer has one granularity: settle whether it can hold counts before any
+            # dataset records a count the caller would then not be shown.
+            if asked.granularity >= Granularity.COUNT:
+                asked = await self._counts_allowed(caller.subject, asked, registered, guarded)
+            async with self._lock(caller.subject):
+                for hits in found:
+                    guarded.found.append(await self._one(caller, asked, hits, guarded))
+            return guarded
         for hits in found:
             guarded.found.append(await self._one(caller, asked, hits, guarded))
         return guarded
+
+    def _lock(self, subject: str) -> asyncio.Lock:
+        """One user's budgeted answers one at a time in this process (other processes are kept
+        apart by the ledger's conditional writes)."""
+        lock = self._locks.get(subject)
+        if lock is None:
+            lock = self._locks[subject] = asyncio.Lock()
+            if len(self._locks) > _LOCKS:
+                idle = [s for s, held in self._locks.items() if not held.locked()]
+                for s in idle[: len(idle) // 2]:
+                    del self._locks[s]
+        return lock
+
+    async def _counts_allowed(
+        self, subject: str, asked: Asked, registered: list[DatasetHits], guarded: Guarded
+    ) -> Asked:
+        """`asked`, or `asked` at boolean when a REGISTERED dataset may give no count: the
+        allele is too rare to count, or the user's count budget for it is spent."""
+        digest = query_digest(asked.canonical, asked.kind)
+        for hits in registered:
+            ds = hits.dataset
+            reference = await self.reference.lookup(asked.query, ds.assembly)
+            if (reference[0] if reference else 0.0) < self.protection.count_weight:
+                guarded.too_rare.append(ds.id)
+                continue
+            account = await self.ledger.account(subject, ds.id, ds.release)
+            told = account.answers.get(digest)
+            if not (told and told[1]) and account.counts >= self.protection.count_budget:
+                guarded.budget_spent.append(ds.id)
+        if guarded.too_rare or guarded.budget_spent:
+            guarded.boolean_only.extend(dict.fromkeys(guarded.too_rare + guarded.budget_spent))
+            return replace(asked, granularity=Granularity.BOOLEAN)
+        return asked
 
     async def _one(
         self, caller: Principal, asked: Asked, hits: DatasetHits, guarded: Guarded
@@ -92,18 +138,15 @@ class Guard:
             return hits
         guarded.noised.add(ds.id)
         reference = await self.reference.lookup(asked.query, ds.assembly)
-        weight_ = reference[0] if reference is not None else 0.0
-        common = gate_open(weight_, ds.samples, self.protection.gate_error)
+        common = gate_open(
+            reference[0] if reference else 0.0, ds.samples, self.protection.gate_error
+        )
         if tier is Tier.PUBLIC or caller.subject is None:
             if common or not self.protection.gate:
                 return hits
             guarded.withheld.append(ds.id)
             return DatasetHits(ds, 0, (), None, {"note": NOT_ANSWERABLE})
         counting = asked.granularity >= Granularity.COUNT
-        if counting and weight_ < self.protection.count_weight:
-            counting = False  # too rare for a count that noise and a budget keep safe
-            guarded.boolean_only.append(ds.id)
-            guarded.too_rare.append(ds.id)
         if common and not counting:
             return hits
         for _ in range(_RETRIES):
@@ -111,13 +154,12 @@ class Guard:
             decided = await self._registered(account, asked, hits, common, counting)
             if decided is not None:
                 shown, spent, counted = decided
-                if counting and not counted:
+                if counting and not counted:  # spent by a racing request of another process
                     guarded.boolean_only.append(ds.id)
                     guarded.budget_spent.append(ds.id)
                 guarded.spent += spent
                 return shown
-        guarded.boolean_only.append(ds.id)  # fail closed: an answer that spends nothing
-        return _no(hits)
+        return _no(hits)  # fail closed: an answer that spends nothing
 
     async def _registered(
         self, account: Account, asked: Asked, hits: DatasetHits, common: bool, counting: bool
@@ -156,8 +198,11 @@ class Guard:
         carried = await self.store.carriers(asked.query, ds)
         known = await self.reference.lookup(asked.query, ds.assembly)
         reference = known[1] if known else {}
-        # A reference frequency where there is one; else the dataset's own (only for the cost)
-        frequencies = [reference.get(key, ac / max(an, 1)) for key, ac, an in carried.alleles]
+        # The higher of the reference frequency and the dataset's own: an allele listed at 0 (or
+        # missing) in the reference is priced as what it is here, never at infinity
+        frequencies = [
+            max(reference.get(key, 0.0), ac / max(an, 1)) for key, ac, an in carried.alleles
+        ]
         cost = risk_cost(weight(frequencies), ds.samples)
         if cost < NEGLIGIBLE_COST:
             return {}

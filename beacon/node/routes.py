@@ -117,8 +117,11 @@ async def _disclose(
     ids = [h.dataset.id for h in found]
     ceiling = min(ceiling, settings.policy.ceiling(caller, ids))
     guarded = Guarded(found)
+    # Budgets, history and noise are per dataset, and a dataset has one assembly: naming it
+    # (or not) must not make a new question.
+    keyed = query.canonical(assembly=False) if isinstance(query, AlleleQuery) else request[ASKED]
     if not received.test_mode:
-        asked = Asked(query, request[ASKED], request.path, min(received.granularity, ceiling))
+        asked = Asked(query, keyed, request.path, min(received.granularity, ceiling))
         guarded = await request.app[GUARD].apply(caller, asked, found)
     if guarded.boolean_only:
         ceiling = Granularity.BOOLEAN
@@ -129,7 +132,7 @@ async def _disclose(
         ceiling=ceiling,
         k=settings.k,
         exempt=settings.policy.controlled(caller, ids),
-        noise=await _noise(request, guarded),
+        noise=await _noise(request, guarded, keyed),
         notes=_notes(guarded),
     )
     capped = disclosure.granularity < received.granularity
@@ -144,12 +147,12 @@ async def _disclose(
     return disclosure
 
 
-async def _noise(request: web.Request, guarded: Guarded) -> Noise | None:
+async def _noise(request: web.Request, guarded: Guarded, keyed: str) -> Noise | None:
     if not guarded.noised or not request.app[SETTINGS].protection.noise:
         return None
     secret = await request.app[GUARD].ledger.secret()
     epsilon = request.app[SETTINGS].protection.count_epsilon
-    return Noise(secret, request[ASKED], epsilon, frozenset(guarded.noised))
+    return Noise(secret, keyed, epsilon, frozenset(guarded.noised))
 
 
 def _notes(guarded: Guarded) -> dict[str, Any]:
