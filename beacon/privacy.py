@@ -1,8 +1,9 @@
 """The disclosure policy: what a Principal may see of what was found. Pure functions.
 
-The node's response builders accept only a `Disclosure` (granularity capped, counts thresholded);
-the aggregator passes every count it shows through `threshold` and `total_of`. Budgets, noise and
-the external-frequency gate are still to come.
+The node's response builders accept only a `Disclosure` (granularity capped, counts noised and
+thresholded); the aggregator passes every count it shows through `threshold` and `total_of`. The
+membership defences' arithmetic (the reference gate, risk costs, keyed noise) is here too;
+`beacon.node.protect` applies it with the store's and the ledger's help.
 """
 
 from __future__ import annotations

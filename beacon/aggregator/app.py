@@ -92,7 +92,9 @@ async def _save_budget(app: web.Application) -> None:
     budget = app.get(NETWORK_BUDGET)
     while budget is not None:
         await asyncio.sleep(_BUDGET_SAVE)
-        budget.save()
+        text = budget.snapshot()  # taken on the loop, written off it
+        if text is not None:
+            await asyncio.to_thread(budget.write, text)
 
 
 async def _sighup_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -116,6 +118,12 @@ def create_aggregator_app(
     """
     app = beacon_app(settings)
     app[REGISTRY] = Registry(network, config_path, os.environ if environ is None else environ)
+    if settings.access is not None and network.signer is None:
+        log.warning(
+            "callers are verified but members get the aggregator's own token: budgets and rate "
+            "limits at members are then shared by all callers; set [network] signing_key_file "
+            "and issuer to carry each caller's pseudonym"
+        )
     if network.count_budget_per_day:
         path = settings.data_dir / "network-budget.json"
         app[NETWORK_BUDGET] = NetworkBudget(network.count_budget_per_day, path)

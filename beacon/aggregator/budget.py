@@ -64,30 +64,43 @@ class NetworkBudget:
         if today != self._day:
             self._day, self._spent = today, {}
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:20]
-        spent = self._spent.setdefault(person, [])
+        spent = self._spent.get(person)
+        if spent is None:
+            if len(self._spent) >= self._people:  # bounded: the day's first-seen person goes
+                del self._spent[next(iter(self._spent))]
+            spent = self._spent[person] = []
         if digest in spent:
             return True
         if len(spent) >= self.per_day:
             return False
-        if len(self._spent) > self._people:  # an attacker minting identities: keep the newest
-            del self._spent[next(iter(self._spent))]
         spent.append(digest)
         self.dirty = True
         return True
 
-    def save(self) -> None:
-        """Write the day's ledger atomically (a temporary file renamed over the old one)."""
+    def snapshot(self) -> str | None:
+        """The day's ledger as JSON when it changed since the last snapshot, else None."""
         if self.path is None or not self.dirty:
-            return
+            return None
         self.dirty = False
+        return json.dumps({"day": self._day, "spent": self._spent})
+
+    def write(self, text: str) -> None:
+        """Write a snapshot atomically (a temporary file renamed over the old one); blocking,
+        so the app runs it in a thread."""
+        assert self.path is not None
         temporary = self.path.with_suffix(".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(json.dumps({"day": self._day, "spent": self._spent}))
+            temporary.write_text(text)
             os.replace(temporary, self.path)
         except OSError as exc:
             self.dirty = True
             log.warning("could not save the network budget: %s", exc)
+
+    def save(self) -> None:
+        text = self.snapshot()
+        if text is not None:
+            self.write(text)
 
     def _load(self) -> None:
         if self.path is None or not self.path.exists():

@@ -145,7 +145,7 @@ class FanOut:
             minted = self.delegation.token(
                 self.delegation.subject(request.caller, request.address),
                 state.member.audience or state.member.base,
-                relevant_visas(request.caller, state.grants),
+                relevant_visas(request.caller, self.registry.grants_of(state)),
             )
         # A signed-in caller's answers follow their own budgets at the member: never shared.
         if self.cache.enabled and (minted is None or request.caller.anonymous):

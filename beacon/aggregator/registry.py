@@ -228,6 +228,13 @@ class Registry:
         state.versions_at = time.monotonic()
         state.problem = None
 
+    def grants_of(self, state: MemberState) -> frozenset[str]:
+        """The grant URLs a member may be sent visas for: those it lists and no other member
+        does (a member claiming another's dataset must not collect its users' grants)."""
+        others = [s.grants for s in self._states.values() if s is not state]
+        claimed = frozenset().union(*others) if others else frozenset()
+        return state.grants - claimed
+
     async def current_versions(
         self, session: aiohttp.ClientSession, state: MemberState
     ) -> Versions:

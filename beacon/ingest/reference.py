@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from beacon.assemblies import canonical_assembly
 from beacon.errors import InvalidRequest
@@ -22,6 +24,7 @@ from beacon.ingest.progress import Progress
 from beacon.ingest.vcf import VcfReader
 from beacon.store.mongo import INDEX_NAME
 from beacon.store.reference import REFERENCES, reference_collection
+from beacon.store.releases import DUPLICATE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,20 @@ class ReferenceSummary:
     records: int
     skipped: dict[str, int]
     seconds: float
+
+
+async def _insert(collection: AsyncCollection[dict[str, Any]], batch: list[dict[str, Any]]) -> int:
+    """Insert a batch; an allele listed twice keeps its first frequency (the unique `_id` says
+    which: no set of every key is held, a gnomAD file has hundreds of millions). Returns how
+    many were new."""
+    try:
+        await collection.insert_many(batch, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(err.get("code") != DUPLICATE_KEY for err in errors):
+            raise
+        return len(batch) - len(errors)
+    return len(batch)
 
 
 async def load_reference(
@@ -60,24 +77,21 @@ async def load_reference(
     collection = reference_collection(assembly, f"{time.time_ns():x}")
     if progress.total is None:
         progress.total = reader.expected_records
+    loaded = 0
     try:
         batch: list[dict[str, Any]] = []
-        seen: set[str] = set()
         for allele, af in reader.frequencies():
-            if allele.key in seen:  # a file listing one allele twice: the first one counts
-                continue
-            seen.add(allele.key)
             batch.append(
                 {"_id": allele.key, "chrom": allele.chrom, "start": allele.start,
                  "end": allele.end, "ref": allele.ref, "alt": allele.alt,
                  "vt": allele.variant_type, "long": allele.long, "af": af}
             )  # fmt: skip
             if len(batch) >= batch_size:
-                await db[collection].insert_many(batch, ordered=False)
+                loaded += await _insert(db[collection], batch)
                 progress.update(reader.stats.records, reader.stats.alleles)
                 batch = []
         if batch:
-            await db[collection].insert_many(batch, ordered=False)
+            loaded += await _insert(db[collection], batch)
         await db[collection].create_index(
             [("chrom", ASCENDING), ("long", ASCENDING), ("start", ASCENDING)], name=INDEX_NAME
         )
@@ -89,7 +103,7 @@ async def load_reference(
         progress.close()
     previous = await db[REFERENCES].find_one_and_update(
         {"_id": assembly},
-        {"$set": {"collection": collection, "alleles": len(seen), "source": path.name}},
+        {"$set": {"collection": collection, "alleles": loaded, "source": path.name}},
         upsert=True,
     )
     if previous and previous.get("collection") not in (None, collection):
@@ -97,7 +111,7 @@ async def load_reference(
         await db.drop_collection(previous["collection"])
     return ReferenceSummary(
         assembly,
-        len(seen),
+        loaded,
         reader.stats.records,
         dict(reader.stats.skipped),
         time.monotonic() - started,

@@ -8,7 +8,6 @@ replaces the old in one update.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict
 from typing import Any
@@ -76,10 +75,3 @@ class ReferenceFrequencies:
         if len(self._cache) > self._entries:
             self._cache.popitem(last=False)
         return found
-
-
-def reference_document(key: str, fields: dict[str, Any], af: float) -> dict[str, Any]:
-    """One allele of a reference load: the release layout, plus `af`."""
-    if not 0.0 <= af <= 1.0 or math.isnan(af):
-        raise ValueError(f"allele frequency {af!r} is not in [0, 1]")
-    return {"_id": key, **fields, "af": af}

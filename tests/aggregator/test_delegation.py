@@ -326,13 +326,16 @@ RecordedFactory = Callable[..., Awaitable[Recorded]]
 def recorded(
     served: Servers, signing_aggregator: AggregatorFactory, key_server: KeySetServer
 ) -> RecordedFactory:
-    """`await recorded(verify=True, **network)`: recording members a and b, their aggregator."""
+    """`await recorded(verify=True, b_claims=None, **network)`: recording members a and b, their
+    aggregator; `b_claims` is a grant URL b lists for its open dataset too."""
 
-    async def start(*, verify: bool = True, **options: Any) -> Recorded:
+    async def start(
+        *, verify: bool = True, b_claims: str | None = None, **options: Any
+    ) -> Recorded:
         a, b = Recorder(), Recorder()
         a_url = await served(recording_member("a.beacon", {"a-ds": DATASET}, a))
         b_url = await served(
-            recording_member("b.beacon", {"b-ds": OTHER_DATASET, "b-open": None}, b)
+            recording_member("b.beacon", {"b-ds": OTHER_DATASET, "b-open": b_claims}, b)
         )
         members = [
             Member("a", "SE", "member a", a_url),
@@ -431,6 +434,20 @@ async def test_visas_go_only_where_they_can_be_used(recorded: RecordedFactory) -
     [to_a], [to_b] = net.tokens(net.a), net.tokens(net.b)
     assert claims_of(to_a)["ga4gh_passport_v1"] == [terms, status, for_a]
     assert claims_of(to_b)["ga4gh_passport_v1"] == [terms, status, for_b]
+
+
+async def test_a_grant_two_members_list_goes_to_neither(recorded: RecordedFactory) -> None:
+    """b lists a's grant URL as well: a member claiming another's dataset must not collect the
+    users' grant visas for it, so that grant goes to no member (bona fide visas still do)."""
+    net = await recorded(b_claims=DATASET)
+    terms, status = bona_fide_visas(net.jku)
+    for_a = grant(DATASET, net.jku)
+    await Caller(caller_token("alice", terms, status, for_a)).answered(
+        net.aggregator, **COUNT_QUERY, requestedGranularity="count"
+    )
+    [to_a], [to_b] = net.tokens(net.a), net.tokens(net.b)
+    assert claims_of(to_a)["ga4gh_passport_v1"] == [terms, status]
+    assert claims_of(to_b)["ga4gh_passport_v1"] == [terms, status]
 
 
 async def test_without_visas_no_passport_claim(recorded: RecordedFactory) -> None:

@@ -1170,3 +1170,19 @@ def test_privacy_settings_in_the_config_file(
     path = tmp_path / "beacon.toml"
     path.write_text(text)
     assert load_settings({}, path).protection == expected
+
+
+async def test_a_sites_only_dataset_gives_registered_callers_no_rare_yes(
+    harness: Harness,
+) -> None:
+    """Without genotypes there is no carrier to charge: a rare allele must not be a free "yes"
+    (the attack's own setting); as it cannot be budgeted, it is a "no"."""
+    rows = ["1 100 . A G . PASS AC=1;AN=4000", "1 200 . A G . PASS AC=1;AN=4000"]
+    path = write_vcf(harness.tmp / "sites.vcf", rows, [])
+    await harness.ingest(path, "a", "GRCh37")
+    await harness.reference({100: 0.0001, 200: 0.0001})
+    node = await harness.start(protection())
+    for pos in (100, 200, 100):
+        body = await node.ask(ALICE, **snv(pos))
+        assert body["responseSummary"]["exists"] is False, body
+    assert (await node.ask(ANONYMOUS, **snv(100)))["responseSummary"]["exists"] is False
