@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export BEACON_DATA_DIR ?= $(CURDIR)/var/demo
 
-.PHONY: demo test lint bench-ingest bench-node bench-aggregator tools clean
+.PHONY: demo test lint bench-ingest bench-node bench-aggregator bench-attack tools clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -41,6 +41,9 @@ bench-node: $(STAMP)
 
 bench-aggregator: $(STAMP)
 	$(BIN)/python bench/aggregator.py
+
+bench-attack: $(STAMP)
+	$(BIN)/python bench/attack.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
