@@ -170,7 +170,7 @@ class Protection:
     gate_error: float = 1e-3
     noise: bool = True
     risk_p: float = 0.5
-    count_epsilon: float = 0.5
+    count_epsilon: float = 0.1
     count_budget: int = 100
     count_min_frequency: float = 0.01
     """REGISTERED counts only where the reference alleles weigh as much as one allele this

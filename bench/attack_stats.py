@@ -26,8 +26,9 @@ D = 1e-6
 """The error rate: the chance that a member's allele is missing from the beacon's data."""
 F_FLOOR = 1e-5
 """Reference frequencies are at least 1/5008 here; the floor only keeps logs finite."""
-CHECKPOINTS = (1, 10, 50, 300, 1000)
-"""Queries per person at which power is read; 1 is a diagnostic beyond the brief's four."""
+CHECKPOINTS = (1, 10, 50, 100, 300, 1000)
+"""Queries per person at which power is read; 1 and 100 (the default count budget) are
+beyond the brief's four."""
 FPR = 0.05
 
 Floats = npt.NDArray[np.float64]

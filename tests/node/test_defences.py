@@ -66,7 +66,7 @@ Answer = dict[str, Any]
 
 K = 5
 GATE_ERROR = 1e-3
-EPSILON = 0.5
+EPSILON = Protection().count_epsilon
 GRANT_URL = "https://datasets.example/"
 LEDGER, STATE = "privacy_ledger", "privacy_state"
 
