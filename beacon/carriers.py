@@ -29,25 +29,25 @@ def encode(mask: BoolArray) -> bytes:
 
 def decode(blob: bytes, samples: int) -> BoolArray:
     """Compact bytes -> boolean mask of length `samples`; raises ValueError on a bad tag."""
+    return union([blob], samples)
+
+
+def union(blobs: Iterable[bytes], samples: int) -> BoolArray:
+    """The samples carrying at least one of the alleles, as a mask of length `samples`."""
     mask = np.zeros(samples, dtype=bool)
-    _or_into(mask, blob)
+    for blob in blobs:
+        _or_into(mask, blob)
     return mask
 
 
 def union_count(blobs: Iterable[bytes], samples: int) -> int:
     """How many distinct samples carry at least one of the alleles."""
-    mask = np.zeros(samples, dtype=bool)
-    for blob in blobs:
-        _or_into(mask, blob)
-    return int(np.count_nonzero(mask))
+    return int(np.count_nonzero(union(blobs, samples)))
 
 
 def indexes(blobs: Iterable[bytes], samples: int) -> tuple[int, ...]:
     """The indexes of the samples carrying at least one of the alleles, ascending."""
-    mask = np.zeros(samples, dtype=bool)
-    for blob in blobs:
-        _or_into(mask, blob)
-    return tuple(int(i) for i in np.flatnonzero(mask))
+    return tuple(int(i) for i in np.flatnonzero(union(blobs, samples)))
 
 
 def _or_into(mask: BoolArray, blob: bytes) -> None:

@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from beacon.assemblies import canonical_assembly
 from beacon.errors import InvalidRequest
@@ -24,7 +22,7 @@ from beacon.ingest.progress import Progress
 from beacon.ingest.vcf import VcfReader
 from beacon.store.mongo import INDEX_NAME
 from beacon.store.reference import REFERENCES, reference_collection
-from beacon.store.releases import DUPLICATE_KEY
+from beacon.store.releases import insert_new
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +37,6 @@ class ReferenceSummary:
     records: int
     skipped: dict[str, int]
     seconds: float
-
-
-async def _insert(collection: AsyncCollection[dict[str, Any]], batch: list[dict[str, Any]]) -> int:
-    """Insert a batch; an allele listed twice keeps its first frequency (the unique `_id` says
-    which: no set of every key is held, a gnomAD file has hundreds of millions). Returns how
-    many were new."""
-    try:
-        await collection.insert_many(batch, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(err.get("code") != DUPLICATE_KEY for err in errors):
-            raise
-        return len(batch) - len(errors)
-    return len(batch)
 
 
 async def load_reference(
@@ -87,11 +71,11 @@ async def load_reference(
                  "vt": allele.variant_type, "long": allele.long, "af": af}
             )  # fmt: skip
             if len(batch) >= batch_size:
-                loaded += await _insert(db[collection], batch)
+                loaded += len(batch) - await insert_new(db[collection], batch)
                 progress.update(reader.stats.records, reader.stats.alleles)
                 batch = []
         if batch:
-            loaded += await _insert(db[collection], batch)
+            loaded += len(batch) - await insert_new(db[collection], batch)
         await db[collection].create_index(
             [("chrom", ASCENDING), ("long", ASCENDING), ("start", ASCENDING)], name=INDEX_NAME
         )

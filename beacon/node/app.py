@@ -98,24 +98,21 @@ async def _key_sets_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
     ) as session:
 
-        async def fetch(url: str) -> dict[str, Any]:
-            async with session.get(url, allow_redirects=False) as response:
-                response.raise_for_status()
-                raw = await read_capped(response, _KEY_SET_BYTES)
-            document = json.loads(raw)
-            if not isinstance(document, dict):
-                raise ValueError("key set is not a JSON object")
-            return document
-
-        async def fetch_userinfo(url: str, token: str) -> dict[str, Any]:
-            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        async def get_object(url: str, what: str, headers: dict[str, str]) -> dict[str, Any]:
             async with session.get(url, headers=headers, allow_redirects=False) as response:
                 response.raise_for_status()
                 raw = await read_capped(response, _KEY_SET_BYTES)
             document = json.loads(raw)
             if not isinstance(document, dict):
-                raise ValueError("userinfo is not a JSON object")
+                raise ValueError(f"{what} is not a JSON object")
             return document
+
+        async def fetch(url: str) -> dict[str, Any]:
+            return await get_object(url, "key set", {})
+
+        async def fetch_userinfo(url: str, token: str) -> dict[str, Any]:
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            return await get_object(url, "userinfo", headers)
 
         app[KEY_SETS] = KeySets(fetch)
         app[USERINFO] = UserInfo(fetch_userinfo)

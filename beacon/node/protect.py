@@ -116,8 +116,7 @@ class Guard:
         digest = query_digest(asked.canonical, asked.kind)
         for hits in registered:
             ds = hits.dataset
-            reference = await self.reference.lookup(asked.query, ds.assembly)
-            if (reference[0] if reference else 0.0) < self.protection.count_weight:
+            if await self._weight(asked, ds.assembly) < self.protection.count_weight:
                 guarded.too_rare.append(ds.id)
                 continue
             account = await self.ledger.account(subject, ds.id, ds.release)
@@ -129,6 +128,11 @@ class Guard:
             return replace(asked, granularity=Granularity.BOOLEAN)
         return asked
 
+    async def _weight(self, asked: Asked, assembly: str) -> float:
+        """The reference weight of what the query matches (0 without a reference loaded)."""
+        found = await self.reference.lookup(asked.query, assembly)
+        return found[0] if found is not None else 0.0
+
     async def _one(
         self, caller: Principal, asked: Asked, hits: DatasetHits, guarded: Guarded
     ) -> DatasetHits:
@@ -137,12 +141,13 @@ class Guard:
         if tier is Tier.CONTROLLED:
             return hits
         guarded.noised.add(ds.id)
-        reference = await self.reference.lookup(asked.query, ds.assembly)
-        common = gate_open(
-            reference[0] if reference else 0.0, ds.samples, self.protection.gate_error
-        )
-        if tier is Tier.PUBLIC or caller.subject is None:
-            if common or not self.protection.gate:
+        public = tier is Tier.PUBLIC or caller.subject is None
+        if public and not self.protection.gate:
+            return hits  # no reference read for answers nothing withholds
+        weight_ = await self._weight(asked, ds.assembly)
+        common = gate_open(weight_, ds.samples, self.protection.gate_error)
+        if public or caller.subject is None:  # (the second half only narrows the type)
+            if common:
                 return hits
             guarded.withheld.append(ds.id)
             return DatasetHits(ds, 0, (), None, {"note": NOT_ANSWERABLE})

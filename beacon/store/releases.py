@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
@@ -33,6 +34,25 @@ RETIRE_GRACE = 10.0
 """Seconds a replaced release keeps answering; must exceed the node's catalog cache lifetime."""
 HEARTBEAT = 10.0
 DUPLICATE_KEY = 11000
+
+
+async def insert_new(
+    collection: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]
+) -> int:
+    """Insert documents whose `_id` is not there yet (the first of a batch wins, then the one
+    already stored); returns how many were such duplicates. Other write errors are raised."""
+    unique: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        unique.setdefault(doc["_id"], doc)
+    duplicates = len(docs) - len(unique)
+    try:
+        await collection.insert_many(list(unique.values()), ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(err.get("code") != DUPLICATE_KEY for err in errors):
+            raise
+        duplicates += len(errors)
+    return duplicates
 
 
 class ReleaseWriter:
@@ -124,18 +144,7 @@ class ReleaseWriter:
     async def insert(self, docs: list[dict[str, Any]]) -> int:
         """Insert alleles; returns how many were duplicates of ones already written (kept first)."""
         self._check_lock()
-        unique: dict[str, dict[str, Any]] = {}
-        for doc in docs:
-            unique.setdefault(doc["_id"], doc)
-        duplicates = len(docs) - len(unique)
-        try:
-            await self.db[self.collection].insert_many(list(unique.values()), ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(err.get("code") != DUPLICATE_KEY for err in errors):
-                raise
-            duplicates += len(errors)
-        return duplicates
+        return await insert_new(self.db[self.collection], docs)
 
     async def build_indexes(self) -> None:
         """Built after the bulk load: one pass instead of one index update per insert."""

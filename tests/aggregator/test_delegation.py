@@ -36,7 +36,6 @@ from pymongo import AsyncMongoClient
 
 from beacon.aggregator.app import create_aggregator_app
 from beacon.aggregator.delegation import JWKS_PATH, Signer
-from beacon.auth import AccessPolicy, Tier
 from beacon.config import BeaconInfo, Member, NetworkConfig, Settings
 from beacon.node.app import create_node_app
 from beacon.privacy import Protection
@@ -71,6 +70,9 @@ from tests.auth_support import (
     visa,
 )
 from tests.conftest import Ingest, write_vcf
+from tests.tier_data import OWN, POLICY, SHARED
+from tests.tier_data import own as _own
+from tests.tier_data import rows as _rows
 
 AGGREGATOR = "https://aggregator.example"
 """The `iss` of the aggregator's tokens."""
@@ -537,26 +539,6 @@ async def test_a_token_is_reused_and_signed_in_answers_never_cached(
 
 
 # Three datasets, one per tier, each holding 1-100-A-G (carried by s1 and s2) and one of its own.
-SHARED = {"referenceName": "1", "start": "99", "referenceBases": "A", "alternateBases": "G"}
-OWN = {"open": ("199", "G", "A"), "reg": ("299", "T", "C"), "ctl": ("399", "C", "T")}
-POLICY = AccessPolicy(
-    enforced=True,
-    levels={"open": Tier.PUBLIC, "reg": Tier.REGISTERED, "ctl": Tier.CONTROLLED},
-    grants={"ctl": DATASET},
-)
-
-
-def _rows(dataset: str) -> list[str]:
-    start, ref, alt = OWN[dataset]
-    return [
-        "1 100 . A G . PASS . GT 0/1 1/1 0/0 0/0",
-        f"1 {int(start) + 1} . {ref} {alt} . PASS . GT 0/0 0/0 0/1 0/0",
-    ]
-
-
-def _own(dataset: str) -> dict[str, str]:
-    start, ref, alt = OWN[dataset]
-    return {**SHARED, "start": start, "referenceBases": ref, "alternateBases": alt}
 
 
 @dataclass(frozen=True)

@@ -36,32 +36,15 @@ from tests.auth_support import (
 )
 from tests.conftest import Ingest, write_vcf
 from tests.official_schemas import assert_valid, assert_valid_answer
+from tests.tier_data import OWN, POLICY, SHARED
+from tests.tier_data import own as _own
+from tests.tier_data import rows as _rows
 
 Client = TestClient[Any, Any]
 B, C, R = "boolean", "count", "record"
 GRANULARITIES = [B, C, R]
-POLICY = AccessPolicy(
-    enforced=True,
-    levels={"open": Tier.PUBLIC, "reg": Tier.REGISTERED, "ctl": Tier.CONTROLLED},
-    grants={"ctl": DATASET},
-)
 
 # Every dataset holds 1-100-A-G (carried by s1 and s2) and one allele of its own.
-SHARED = {"referenceName": "1", "start": "99", "referenceBases": "A", "alternateBases": "G"}
-OWN = {"open": ("199", "G", "A"), "reg": ("299", "T", "C"), "ctl": ("399", "C", "T")}
-
-
-def _rows(dataset: str) -> list[str]:
-    start, ref, alt = OWN[dataset]
-    return [
-        "1 100 . A G . PASS . GT 0/1 1/1 0/0 0/0",
-        f"1 {int(start) + 1} . {ref} {alt} . PASS . GT 0/0 0/0 0/1 0/0",
-    ]
-
-
-def _own(dataset: str) -> dict[str, str]:
-    start, ref, alt = OWN[dataset]
-    return {**SHARED, "start": start, "referenceBases": ref, "alternateBases": alt}
 
 
 # Each caller's Authorization header, given the visa issuer's pinned jku (None: no header).
